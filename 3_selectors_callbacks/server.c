@@ -1,0 +1,351 @@
+/* Step 3: a selector (selector.h) keeps (fd, events, callback) keys; the loop
+ * asks it what is ready and calls back. No FD_SETSIZE cap: 10,000 clients work.
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c selector.c */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "selector.h"
+
+#define DEFAULT_PORT 5000
+#define REPLY "Hello world\n"
+#define REPLY_LEN (sizeof REPLY - 1)
+/* Stop reading a client owed more than this: a client that sends but never
+ * reads must not make us hold unbounded output for it. */
+#define OWED_LIMIT (64 * 1024)
+
+static const char *prog = "server";
+static int verbose;
+static volatile sig_atomic_t stop_requested;
+
+/* Every reply is the same 12 bytes, so what a client is owed is a number, not
+ * a buffer: we send slices of this block of replies until the count drops to 0. */
+static char replies[REPLY_LEN * 341];
+
+static void trace(const char *fmt, ...)
+{
+    va_list ap;
+    if (!verbose)
+        return;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* SIGPIPE would kill us when writing to a client that reset; we want EPIPE.
+ * SIGINT/SIGTERM only set a flag: no SA_RESTART, so the blocking call returns
+ * EINTR and the loop ends cleanly (a signal landing just before the call is
+ * seen at the next event). */
+static void setup_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: %s [-v] [PORT]\n"
+                 "  Answers 'Hello world' to every line, on 127.0.0.1:PORT (default %d, 0 = any free port).\n"
+                 "  -v  trace what the event loop decides\n"
+                 "  -h  show this help\n",
+            prog, DEFAULT_PORT);
+}
+
+static void bad_usage(const char *what, const char *arg)
+{
+    fprintf(stderr, "%s: %s: %s\n", prog, what, arg);
+    usage(stderr);
+    exit(2);
+}
+
+static int parse_args(int argc, char **argv)
+{
+    int port = DEFAULT_PORT, have_port = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(arg, "-v") == 0) {
+            verbose = 1;
+        } else if (arg[0] == '-' && arg[1] != '\0') {
+            bad_usage("unknown option", arg);
+        } else {
+            char *end;
+            long n;
+            errno = 0;
+            n = strtol(arg, &end, 10);
+            if (have_port || end == arg || *end != '\0' || errno || n < 0 || n > 65535)
+                bad_usage("not a port number (0-65535)", arg);
+            port = (int)n;
+            have_port = 1;
+        }
+    }
+    return port;
+}
+
+static void describe_peer(int fd, char *out, size_t size)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    char ip[INET_ADDRSTRLEN] = "?";
+    if (getpeername(fd, (struct sockaddr *)&addr, &len) == 0) {
+        inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
+        snprintf(out, size, "%s:%u", ip, (unsigned)ntohs(addr.sin_port));
+    } else {
+        snprintf(out, size, "fd %d", fd);
+    }
+}
+
+static void set_nonblocking(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* Socket, bind and listen on 127.0.0.1:port, or exit with a message saying what to do. */
+static int listen_on(int port)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        perror("socket");
+        exit(1);
+    }
+    /* Restarting the server must not fail for the minute the last run's
+     * connections linger in TIME_WAIT. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons((unsigned short)port);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        if (errno == EADDRINUSE)
+            fprintf(stderr, "%s: port %d is in use; try: %s %d\n", prog, port, prog,
+                    port < 65535 ? port + 1 : 0);
+        else
+            fprintf(stderr, "%s: cannot bind 127.0.0.1:%d: %s\n", prog, port, strerror(errno));
+        exit(1);
+    }
+    /* The largest backlog the system allows: with a small one, a burst of
+     * connections waits seconds for SYN retries. */
+    if (listen(fd, SOMAXCONN) < 0) {
+        perror("listen");
+        exit(1);
+    }
+    getsockname(fd, (struct sockaddr *)&addr, &len);
+    printf("Listening on 127.0.0.1:%u\n", (unsigned)ntohs(addr.sin_port));
+    fflush(stdout);
+    return fd;
+}
+
+/* One client: the data its key carries. */
+struct client {
+    int fd;
+    int eof;          /* the client has stopped sending (closed or half-closed) */
+    size_t owed;      /* reply bytes owed, sent when the socket is writable */
+    char name[32];    /* "127.0.0.1:54321" */
+};
+
+static void close_client(struct selector *sel, struct client *c)
+{
+    fprintf(stderr, "Connection closed %s\n", c->name);
+    sel_unregister(sel, c->fd); /* before close(): the fd number may be reused at once */
+    close(c->fd);
+    free(c);
+}
+
+static void client_ready(struct selector *sel, int fd, int events, void *data);
+
+static void accept_connection(struct selector *sel, int listen_fd, int events, void *data)
+{
+    int fd = accept(listen_fd, NULL, NULL);
+    char name[32];
+    struct client *c;
+    (void)events;
+    (void)data;
+    if (fd < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            fprintf(stderr, "accept: %s\n", strerror(errno));
+        return;
+    }
+    describe_peer(fd, name, sizeof name);
+    /* Non-blocking: a slow client must never make a recv() or send() wait. */
+    set_nonblocking(fd);
+    c = calloc(1, sizeof *c);
+    if (!c || sel_register(sel, fd, SEL_READ, client_ready, c) < 0) {
+        fprintf(stderr, "Refused %s: %s\n", name, strerror(errno));
+        free(c);
+        close(fd);
+        return;
+    }
+    fprintf(stderr, "Connection from %s\n", name);
+    c->fd = fd;
+    memcpy(c->name, name, sizeof name);
+}
+
+/* Read what the client sent; every '\n' owes it one reply. */
+static void read_lines(struct client *c)
+{
+    char buf[4096];
+    ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+    if (n > 0) {
+        size_t lines = 0;
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+        c->owed += lines * REPLY_LEN;
+        trace("fd %d: read %zd bytes, %zu lines, %zu bytes owed", c->fd, n, lines, c->owed);
+    } else if (n == 0) {
+        trace("fd %d: end of stream, %zu bytes still owed", c->fd, c->owed);
+        c->eof = 1;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        trace("fd %d: recv: %s", c->fd, strerror(errno));
+        c->eof = 1;
+        c->owed = 0; /* the connection is broken: nobody will read what we owe */
+    }
+}
+
+/* Send as much of what is owed as the socket takes now; the rest waits for
+ * the next time the selector says the socket is writable. */
+static void write_owed(struct client *c)
+{
+    size_t start = (REPLY_LEN - c->owed % REPLY_LEN) % REPLY_LEN; /* resume mid-reply */
+    size_t len = sizeof replies - start;
+    ssize_t n;
+    if (len > c->owed)
+        len = c->owed;
+    n = send(c->fd, replies + start, len, 0);
+    if (n >= 0) {
+        c->owed -= (size_t)n;
+        trace("fd %d: sent %zd bytes, %zu still owed", c->fd, n, c->owed);
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        trace("fd %d: send: %s", c->fd, strerror(errno));
+        c->eof = 1;
+        c->owed = 0;
+    }
+}
+
+/* The client's callback: do what is ready, then say what to wait for next. */
+static void client_ready(struct selector *sel, int fd, int events, void *data)
+{
+    struct client *c = data;
+    (void)fd;
+    if (events & SEL_WRITE)
+        write_owed(c);
+    if (events & SEL_READ)
+        read_lines(c);
+    /* Once the client stopped sending and is owed nothing, we are done. */
+    if (c->eof && c->owed == 0) {
+        close_client(sel, c);
+        return;
+    }
+    /* Wait for reading only while the owed output is bounded, and for writing
+     * only while something is owed: the selector would otherwise wake us at
+     * once, forever, for a socket we have nothing to send to. */
+    sel_modify(sel, c->fd, (!c->eof && c->owed <= OWED_LIMIT ? SEL_READ : 0) | (c->owed > 0 ? SEL_WRITE : 0),
+               client_ready, c);
+}
+
+static const char *event_names(int events)
+{
+    static const char *names[] = { "nothing", "read", "write", "read+write" };
+    return names[events & (SEL_READ | SEL_WRITE)];
+}
+
+static void event_loop(struct selector *sel)
+{
+    struct sel_event ready[256];
+    while (!stop_requested) {
+        int n;
+        trace("select(): waiting");
+        n = sel_select(sel, ready, 256, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("select");
+            exit(1);
+        }
+        trace("select(): %d ready", n);
+        for (int i = 0; i < n; i++) {
+            /* Look the key up again: an earlier callback may have unregistered it. */
+            const struct sel_key *key = sel_get_key(sel, ready[i].fd);
+            int events = key ? ready[i].events & key->events : 0;
+            if (!events)
+                continue;
+            trace("fd %d ready to %s: calling back", key->fd, event_names(events));
+            key->callback(sel, key->fd, events, key->data);
+        }
+    }
+}
+
+/* Each client costs an fd: allow as many as the hard limit lets us, and
+ * return that limit (no fd is numbered past it). */
+static int raise_fd_limit(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
+        return 1024;
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+        getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    return lim.rlim_cur > INT_MAX ? INT_MAX : (int)lim.rlim_cur;
+}
+
+int main(int argc, char **argv)
+{
+    int port, listen_fd, fd_limit;
+    struct selector *sel;
+    if (argc > 0)
+        prog = argv[0];
+    port = parse_args(argc, argv);
+    for (size_t i = 0; i < sizeof replies; i += REPLY_LEN)
+        memcpy(replies + i, REPLY, REPLY_LEN);
+    fd_limit = raise_fd_limit();
+    setup_signals();
+    listen_fd = listen_on(port);
+    /* Non-blocking, so a client that vanishes between select() and accept()
+     * cannot leave us stuck in accept(). */
+    set_nonblocking(listen_fd);
+    sel = sel_create();
+    if (!sel || sel_register(sel, listen_fd, SEL_READ, accept_connection, NULL) < 0) {
+        fprintf(stderr, "%s: cannot create the %s selector: %s\n", prog, sel_backend(), strerror(errno));
+        exit(1);
+    }
+    trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
+    event_loop(sel);
+    for (int fd = 0; fd < fd_limit; fd++) {
+        const struct sel_key *key = sel_get_key(sel, fd);
+        if (key && key->callback == client_ready)
+            close_client(sel, key->data);
+    }
+    sel_close(sel);
+    close(listen_fd);
+    fprintf(stderr, "Stopped\n");
+    return 0;
+}
