@@ -1,0 +1,67 @@
+# asyncio from the ground up, in C: build every step, run them, test them.
+#   make                 build all steps          make test        run every test
+#   make run STEP=2      build and run a server   make diff STEP=3 what step 3 changed
+#   CC=clang  WERROR=1  SANITIZE=1  BACKEND=poll|epoll|kqueue  change how it is built
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN := -std=c11 -Wall -Wextra -Wpedantic
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+BACKEND_FLAG_ :=
+BACKEND_FLAG_epoll := -DSEL_USE_EPOLL
+BACKEND_FLAG_kqueue := -DSEL_USE_KQUEUE
+BACKEND_FLAG_poll := -DSEL_USE_POLL
+ifeq ($(filter $(BACKEND),epoll kqueue poll),)
+ifneq ($(BACKEND),)
+$(error BACKEND must be epoll, kqueue or poll, not '$(BACKEND)')
+endif
+endif
+BASE_CFLAGS = $(WARN) $(CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) $(BACKEND_FLAG_$(BACKEND))
+
+STEPS := 1_intro 2_select 3_selectors_callbacks
+SERVERS := $(STEPS:%=%/server)
+PROGRAMS := $(SERVERS)
+
+.PHONY: all test run diff clean FORCE
+all: $(PROGRAMS)
+
+# Rebuild everything when the flags change (say, after SANITIZE=1).
+build/flags: FORCE
+	@mkdir -p build
+	@echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
+
+1_intro/server: 1_intro/server.c build/flags
+	$(CC) $(ALL_CFLAGS) -o $@ 1_intro/server.c $(LDFLAGS)
+2_select/server: 2_select/server.c build/flags
+	$(CC) $(ALL_CFLAGS) -o $@ 2_select/server.c $(LDFLAGS)
+3_selectors_callbacks/server: $(wildcard 3_selectors_callbacks/*.[ch]) build/flags
+	$(CC) $(ALL_CFLAGS) -o $@ 3_selectors_callbacks/server.c 3_selectors_callbacks/selector.c $(LDFLAGS)
+
+STEP ?= 1
+PORT ?= 5000
+STEP_DIR = $(firstword $(wildcard $(STEP)_*))
+run:
+	@test -n "$(STEP_DIR)" || { echo "no step $(STEP): try STEP=1 to STEP=$(words $(STEPS))"; exit 2; }
+	@$(MAKE) -s $(STEP_DIR)/server
+	./$(STEP_DIR)/server $(PORT)
+
+PREV_DIR = $(firstword $(wildcard $(shell expr $(STEP) - 1 2>/dev/null)_*))
+# Every source file of step N next to the same file of step N-1; new files are named.
+diff:
+	@test -n "$(STEP_DIR)" -a -n "$(PREV_DIR)" || { echo "make diff STEP=N shows what step N changed, N from 2 to $(words $(STEPS))"; exit 2; }
+	@for f in $(notdir $(wildcard $(STEP_DIR)/*.[ch])); do \
+		if [ -f $(PREV_DIR)/$$f ]; then diff -u $(PREV_DIR)/$$f $(STEP_DIR)/$$f; else echo "new in $(STEP_DIR): $$f"; fi; \
+	done; true
+
+# --- tests ---
+include tests/tests.mk
+
+clean:
+	rm -rf build $(PROGRAMS)

@@ -1,0 +1,386 @@
+/* The protocol suite every step's server must pass, plus what each kind of
+ * server promises: `server_test BINARY KIND`, KIND one of
+ *   blocking  (step 1: serves one client at a time, on purpose)
+ *   select    (step 2: everyone at once, up to select()'s FD_SETSIZE)
+ *   scalable  (steps 3-6: everyone at once, thousands of clients) */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static const char *binary;
+static struct server srv;
+
+static int start_server(void **state)
+{
+    (void)state;
+    return server_start(&srv, binary, NULL);
+}
+
+/* Every test ends by stopping the server: a crash or an unclean exit (or a
+ * leak, under the sanitizers) fails the test that caused it. */
+static int stop_server(void **state)
+{
+    (void)state;
+    return server_stop(&srv) == 0 ? 0 : -1;
+}
+
+/* The server still answers a new client. */
+static void assert_serving(void)
+{
+    int fd = client_connect(srv.port);
+    assert_true(fd >= 0);
+    assert_int_equal(client_exchange(fd, "still there?\n", 13, 1, MUST_MS), 0);
+    close(fd);
+}
+
+static char *repeat(char c, size_t n)
+{
+    char *buf = malloc(n);
+    assert_non_null(buf);
+    memset(buf, c, n);
+    return buf;
+}
+
+/* --- the protocol, for every step --- */
+
+static void test_basic_reply(void **state)
+{
+    int fd = client_connect(srv.port);
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(client_exchange(fd, "hello\n", 6, 1, MUST_MS), 0);
+    assert_true(client_quiet(fd, QUIET_MS)); /* one line, one reply */
+    close(fd);
+}
+
+static void test_line_split_across_packets(void **state)
+{
+    int fd = client_connect(srv.port);
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(client_send(fd, "hel", 3, MUST_MS), 3);
+    assert_true(client_quiet(fd, QUIET_MS)); /* no newline yet: no reply */
+    assert_int_equal(client_exchange(fd, "lo\n", 3, 1, MUST_MS), 0);
+    close(fd);
+}
+
+static void test_10000_pipelined_lines(void **state)
+{
+    static const char line[] = "line\n";
+    size_t n = 10000, len = n * (sizeof line - 1);
+    char *buf = malloc(len);
+    int fd = client_connect(srv.port);
+    (void)state;
+    assert_non_null(buf);
+    assert_true(fd >= 0);
+    for (size_t i = 0; i < n; i++)
+        memcpy(buf + i * (sizeof line - 1), line, sizeof line - 1);
+    assert_int_equal(client_exchange(fd, buf, len, n, MUST_MS), 0);
+    assert_true(client_quiet(fd, QUIET_MS)); /* exactly n replies, not more */
+    free(buf);
+    close(fd);
+}
+
+static void test_binary_garbage(void **state)
+{
+    size_t len = 256 * 1024, lines = 0;
+    unsigned char *buf = malloc(len);
+    uint32_t x = 2463534242u; /* xorshift: the same "random" bytes every run */
+    int fd = client_connect(srv.port);
+    (void)state;
+    assert_non_null(buf);
+    assert_true(fd >= 0);
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        buf[i] = (unsigned char)x;
+        lines += buf[i] == '\n';
+    }
+    assert_true(lines > 0);
+    assert_int_equal(client_exchange(fd, buf, len, lines, MUST_MS), 0);
+    assert_true(client_quiet(fd, QUIET_MS));
+    free(buf);
+    close(fd);
+}
+
+static void test_20mib_without_newline(void **state)
+{
+    size_t chunk = 1024 * 1024;
+    char *buf = repeat('a', chunk);
+    long before = server_rss_kib(&srv), after;
+    int fd = client_connect(srv.port);
+    (void)state;
+    assert_true(fd >= 0);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(client_send(fd, buf, chunk, MUST_MS), chunk);
+    assert_true(client_quiet(fd, QUIET_MS));
+    after = server_rss_kib(&srv);
+    /* Bytes that are not newlines are counted, never kept. */
+    if (before > 0)
+        assert_true(after - before < 2048);
+    assert_int_equal(client_exchange(fd, "\n", 1, 1, MUST_MS), 0);
+    free(buf);
+    close(fd);
+}
+
+static void test_half_close_gets_every_reply(void **state)
+{
+    char *buf = repeat('\n', 10000);
+    int fd = client_connect(srv.port);
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(client_send(fd, buf, 10000, MUST_MS), 10000);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0); /* "I'm done sending" */
+    assert_int_equal(client_expect_replies(fd, 10000, MUST_MS), 0);
+    assert_true(client_wait_close(fd, MUST_MS)); /* then the server closes */
+    free(buf);
+    close(fd);
+}
+
+static void test_50_clients_reset_mid_stream(void **state)
+{
+    int fds[50];
+    char *buf = repeat('\n', 5000);
+    (void)state;
+    for (int i = 0; i < 50; i++) {
+        fds[i] = client_connect(srv.port);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(client_send(fds[i], buf, 5000, MUST_MS), 5000);
+    }
+    /* In connection order, so the blocking step 1 can serve them one by one. */
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(client_expect_replies(fds[i], 1, MUST_MS), 0);
+        client_reset(fds[i]);
+    }
+    assert_serving();
+    assert_true(server_alive(&srv));
+    free(buf);
+}
+
+static void test_2000_connect_close_cycles(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2000; i++) {
+        int fd = client_connect(srv.port);
+        assert_true(fd >= 0);
+        close(fd);
+    }
+    assert_serving();
+}
+
+/* A client nobody here wrote: netcat sends two lines, half-closes (-N), and
+ * prints what came back before the server closed. */
+static void test_netcat(void **state)
+{
+    char cmd[128], out[256];
+    const char *args[] = { "-c", cmd, NULL };
+    (void)state;
+    snprintf(cmd, sizeof cmd, "printf 'one\\ntwo\\n' | nc -N 127.0.0.1 %d", srv.port);
+    assert_int_equal(run_program("/bin/sh", args, out, sizeof out), 0);
+    assert_string_equal(out, "Hello world\nHello world\n");
+}
+
+/* --- the command line --- */
+
+static void expect_run(const char *arg, int status, const char *text)
+{
+    const char *args[] = { arg, NULL };
+    char out[4096];
+    int got = run_program(binary, args, out, sizeof out);
+    if (got != status || !strstr(out, text))
+        fprintf(stderr, "# %s %s: exit %d, printed:\n%s", binary, arg, got, out);
+    assert_int_equal(got, status);
+    assert_non_null(strstr(out, text));
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    expect_run("-h", 0, "usage:");
+    expect_run("--help", 0, "usage:");
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    expect_run("abc", 2, "usage:");
+    expect_run("70000", 2, "not a port number");
+    expect_run("-x", 2, "unknown option");
+}
+
+static void test_port_in_use(void **state)
+{
+    char port[16];
+    (void)state;
+    snprintf(port, sizeof port, "%d", srv.port);
+    expect_run(port, 1, "is in use; try:");
+}
+
+/* --- step 1: one client at a time --- */
+
+static void test_second_client_waits(void **state)
+{
+    int first = client_connect(srv.port), second;
+    (void)state;
+    assert_true(first >= 0);
+    assert_int_equal(client_exchange(first, "hi\n", 3, 1, MUST_MS), 0);
+    second = client_connect(srv.port); /* the kernel accepts it into the backlog */
+    assert_true(second >= 0);
+    assert_int_equal(client_send(second, "hi\n", 3, MUST_MS), 3);
+    assert_true(client_quiet(second, QUIET_MS * 2)); /* the lesson: nobody serves it */
+    close(first);
+    assert_int_equal(client_expect_replies(second, 1, MUST_MS), 0);
+    close(second);
+}
+
+/* --- steps 2-6: everyone at once --- */
+
+static void test_second_client_served_while_first_idles(void **state)
+{
+    int first = client_connect(srv.port), second = client_connect(srv.port);
+    (void)state;
+    assert_true(first >= 0 && second >= 0);
+    assert_int_equal(client_send(first, "half a line", 11, MUST_MS), 11);
+    assert_int_equal(client_exchange(second, "hi\n", 3, 1, MUST_MS), 0);
+    assert_int_equal(client_exchange(first, "\n", 1, 1, MUST_MS), 0);
+    close(first);
+    close(second);
+}
+
+static void test_non_reader_does_not_stall_others(void **state)
+{
+    size_t chunk = 64 * 1024, sent = 0, total = 2000000;
+    char *buf = repeat('\n', total);
+    int flood = client_connect(srv.port), other = client_connect(srv.port);
+    (void)state;
+    assert_true(flood >= 0 && other >= 0);
+    /* Send newlines and never read, until the server stops taking them (its
+     * owed output is bounded) or all 2,000,000 are sent. */
+    while (sent < total) {
+        size_t len = total - sent < chunk ? total - sent : chunk, n = client_send(flood, buf, len, QUIET_MS);
+        sent += n;
+        if (n < len)
+            break; /* no room for a while: the server stopped reading us */
+    }
+    assert_int_equal(client_exchange(other, "hi\nhi\n", 6, 2, MUST_MS), 0);
+    /* Nothing owed to the flooding client is lost once it reads. */
+    assert_int_equal(client_exchange(flood, buf + sent, total - sent, total, MUST_MS * 3), 0);
+    free(buf);
+    close(flood);
+    close(other);
+}
+
+/* Opens n clients, sends each a line; returns how many got their reply and
+ * checks that every other one was closed by the server. */
+static int open_many(int *fds, int n)
+{
+    int answered = 0;
+    for (int i = 0; i < n; i++) {
+        fds[i] = client_connect(srv.port);
+        assert_true(fds[i] >= 0);
+    }
+    for (int i = 0; i < n; i++)
+        client_send(fds[i], "hi\n", 3, MUST_MS); /* a refused client may be closed already */
+    for (int i = 0; i < n; i++) {
+        char reply[REPLY_LEN];
+        if (client_recv(fds[i], reply, REPLY_LEN, MUST_MS) == REPLY_LEN && !memcmp(reply, REPLY, REPLY_LEN))
+            answered++;
+        else
+            assert_true(client_wait_close(fds[i], 0));
+    }
+    return answered;
+}
+
+static void close_many(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+static void test_1100_connections_past_fd_setsize(void **state)
+{
+    int fds[1100], answered;
+    (void)state;
+    assert_true(raise_fd_limit() > 1200);
+    answered = open_many(fds, 1100);
+    /* Those past FD_SETSIZE are refused (closed and logged), the rest served. */
+    assert_in_range(answered, 1000, 1099);
+    assert_true(server_log_has(&srv, "Refused"));
+    assert_true(server_alive(&srv));
+    close_many(fds, 1100);
+    /* Until the server has seen those closes its fds are still taken, so a new
+     * client may be refused for a moment; then it must be served. */
+    for (int tries = 0; answered != 1 && tries < 100; tries++)
+        answered = open_many(fds, 1);
+    assert_int_equal(answered, 1);
+    close(fds[0]);
+}
+
+static void test_5000_concurrent_clients(void **state)
+{
+    static int fds[5000];
+    (void)state;
+    assert_true(raise_fd_limit() > 5100);
+    assert_int_equal(open_many(fds, 5000), 5000);
+    assert_serving(); /* promptly, with 5,000 others connected */
+    close_many(fds, 5000);
+}
+
+#define SERVER_TEST(f) cmocka_unit_test_setup_teardown(f, start_server, stop_server)
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest protocol[] = {
+        SERVER_TEST(test_basic_reply),
+        SERVER_TEST(test_line_split_across_packets),
+        SERVER_TEST(test_10000_pipelined_lines),
+        SERVER_TEST(test_binary_garbage),
+        SERVER_TEST(test_20mib_without_newline),
+        SERVER_TEST(test_half_close_gets_every_reply),
+        SERVER_TEST(test_50_clients_reset_mid_stream),
+        SERVER_TEST(test_2000_connect_close_cycles),
+        SERVER_TEST(test_netcat),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_bad_arguments),
+        SERVER_TEST(test_port_in_use),
+    };
+    const struct CMUnitTest blocking[] = {
+        SERVER_TEST(test_second_client_waits),
+    };
+    const struct CMUnitTest concurrent[] = {
+        SERVER_TEST(test_second_client_served_while_first_idles),
+        SERVER_TEST(test_non_reader_does_not_stall_others),
+    };
+    const struct CMUnitTest select_limit[] = {
+        SERVER_TEST(test_1100_connections_past_fd_setsize),
+    };
+    const struct CMUnitTest scalable[] = {
+        SERVER_TEST(test_5000_concurrent_clients),
+    };
+    const char *kind = argc == 3 ? argv[2] : "";
+    int failed;
+    if (strcmp(kind, "blocking") != 0 && strcmp(kind, "select") != 0 && strcmp(kind, "scalable") != 0) {
+        fprintf(stderr, "usage: %s SERVER_BINARY blocking|select|scalable\n", argv[0]);
+        return 2;
+    }
+    binary = argv[1];
+    failed = cmocka_run_group_tests_name(binary, protocol, NULL, NULL);
+    if (strcmp(kind, "blocking") == 0)
+        return failed + cmocka_run_group_tests_name("one client at a time", blocking, NULL, NULL);
+    failed += cmocka_run_group_tests_name("every client at once", concurrent, NULL, NULL);
+    if (strcmp(kind, "select") == 0)
+        return failed + cmocka_run_group_tests_name("FD_SETSIZE", select_limit, NULL, NULL);
+    return failed + cmocka_run_group_tests_name("thousands of clients", scalable, NULL, NULL);
+}

@@ -1,0 +1,32 @@
+# Tests: build/ holds the test programs; tests/run.sh runs them and counts.
+
+SELECTOR_BACKENDS := $(if $(filter Linux,$(shell uname -s)),epoll poll,kqueue poll)
+TEST_PROGRAMS := build/server_test $(SELECTOR_BACKENDS:%=build/selector_test_%)
+TEST_RUNS := \
+	"build/server_test 1_intro/server blocking" \
+	"build/server_test 2_select/server select" \
+	"build/server_test 3_selectors_callbacks/server scalable" \
+	$(SELECTOR_BACKENDS:%=build/selector_test_%)
+
+# Where kqueue cannot run, at least compile its backend (against a stub header).
+KQUEUE_CHECK := $(if $(filter kqueue,$(SELECTOR_BACKENDS)),,build/selector_kqueue.o)
+
+test: all $(TEST_PROGRAMS) $(KQUEUE_CHECK)
+	@sh tests/peers.sh
+	@sh tests/run.sh $(TEST_RUNS)
+
+build/cmocka.flags: tests/cmocka.sh
+	@mkdir -p build
+	CC="$(CC)" sh tests/cmocka.sh > $@.tmp && mv $@.tmp $@
+
+HARNESS := tests/harness.c tests/harness.h
+
+build/server_test: tests/server_test.c $(HARNESS) build/cmocka.flags build/flags
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/server_test.c tests/harness.c $(LDFLAGS) $$(cat build/cmocka.flags)
+
+build/selector_test_%: tests/selector_test.c $(wildcard 3_selectors_callbacks/*.[ch]) build/cmocka.flags build/flags
+	$(CC) $(BASE_CFLAGS) $(BACKEND_FLAG_$*) -I3_selectors_callbacks -o $@ tests/selector_test.c \
+		3_selectors_callbacks/selector.c $(LDFLAGS) $$(cat build/cmocka.flags)
+
+build/selector_kqueue.o: $(wildcard 3_selectors_callbacks/selector*) tests/kqueue_stub/sys/event.h build/flags
+	$(CC) $(BASE_CFLAGS) -Werror -DSEL_USE_KQUEUE -Itests/kqueue_stub -c -o $@ 3_selectors_callbacks/selector.c
