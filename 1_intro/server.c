@@ -20,6 +20,10 @@
 static const char *prog = "server";
 static int verbose;
 static volatile sig_atomic_t stop_requested;
+/* What the signal handler wakes: accept() on the first, recv() or send() on the
+ * second. (A flag alone could be set just after the loop checked it and before
+ * the call blocked: it would block on.) */
+static volatile sig_atomic_t listening_fd = -1, client_fd = -1;
 
 /* Every reply is the same 12 bytes, so what a client is owed is a number, not
  * a buffer: we send slices of this block of replies. */
@@ -36,16 +40,22 @@ static void trace(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* shutdown() is safe in a signal handler: it makes the blocked call return at
+ * once, or the next one if none is blocked yet. */
 static void on_signal(int sig)
 {
+    int saved_errno = errno;
     (void)sig;
     stop_requested = 1;
+    if (listening_fd >= 0)
+        shutdown(listening_fd, SHUT_RDWR);
+    if (client_fd >= 0)
+        shutdown(client_fd, SHUT_RDWR);
+    errno = saved_errno;
 }
 
 /* SIGPIPE would kill us when writing to a client that reset; we want EPIPE.
- * SIGINT/SIGTERM only set a flag: no SA_RESTART, so the blocking call returns
- * EINTR and the loop ends cleanly (a signal landing just before the call is
- * seen at the next event). */
+ * SIGINT/SIGTERM set a flag and wake the blocked call, and the loop ends. */
 static void setup_signals(void)
 {
     struct sigaction sa;
@@ -157,7 +167,7 @@ static int accept_connection(int listen_fd, char *name, size_t size)
     fprintf(stderr, "Before accept()\n");
     fd = accept(listen_fd, NULL, NULL);
     if (fd < 0) {
-        if (errno != EINTR)
+        if (!stop_requested)
             fprintf(stderr, "accept: %s\n", strerror(errno));
         return -1;
     }
@@ -225,13 +235,16 @@ int main(int argc, char **argv)
         memcpy(replies + i, REPLY, REPLY_LEN);
     setup_signals();
     listen_fd = listen_on(port);
+    listening_fd = listen_fd;
     while (!stop_requested) {
         char name[32];
         int fd = accept_connection(listen_fd, name, sizeof name);
         if (fd < 0)
             continue;
+        client_fd = fd;
         serve_client(fd);
         fprintf(stderr, "Connection closed %s\n", name);
+        client_fd = -1;
         close(fd);
     }
     close(listen_fd);

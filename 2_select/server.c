@@ -24,7 +24,11 @@
 
 static const char *prog = "server";
 static int verbose;
-static volatile sig_atomic_t stop_requested;
+static int stop_requested;
+/* The self-pipe: the signal handler writes a byte into it, so a signal becomes
+ * an event the loop waits for like any other. (A flag alone could be set just
+ * after the loop checked it and before it went to sleep: it would sleep on.) */
+static int signal_pipe[2];
 
 /* Every reply is the same 12 bytes, so what a client is owed is a number, not
  * a buffer: we send slices of this block of replies until the count drops to 0. */
@@ -41,19 +45,32 @@ static void trace(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+static void set_nonblocking(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
 static void on_signal(int sig)
 {
+    int saved_errno = errno;
     (void)sig;
-    stop_requested = 1;
+    if (write(signal_pipe[1], "", 1) < 0) {
+        /* the pipe is full: a stop is already pending */
+    }
+    errno = saved_errno;
 }
 
 /* SIGPIPE would kill us when writing to a client that reset; we want EPIPE.
- * SIGINT/SIGTERM only set a flag: no SA_RESTART, so the blocking call returns
- * EINTR and the loop ends cleanly (a signal landing just before the call is
- * seen at the next event). */
+ * SIGINT/SIGTERM write to the self-pipe, and the loop ends cleanly. */
 static void setup_signals(void)
 {
     struct sigaction sa;
+    if (pipe(signal_pipe) < 0) {
+        perror("pipe");
+        exit(1);
+    }
+    set_nonblocking(signal_pipe[0]);
+    set_nonblocking(signal_pipe[1]);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
@@ -115,11 +132,6 @@ static void describe_peer(int fd, char *out, size_t size)
     } else {
         snprintf(out, size, "fd %d", fd);
     }
-}
-
-static void set_nonblocking(int fd)
-{
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
 /* Socket, bind and listen on 127.0.0.1:port, or exit with a message saying what to do. */
@@ -255,10 +267,11 @@ static void event_loop(int listen_fd)
 {
     while (!stop_requested) {
         fd_set readable, writable;
-        int max_fd = listen_fd;
+        int max_fd = listen_fd > signal_pipe[0] ? listen_fd : signal_pipe[0];
         FD_ZERO(&readable);
         FD_ZERO(&writable);
         FD_SET(listen_fd, &readable);
+        FD_SET(signal_pipe[0], &readable);
         for (int fd = 0; fd < FD_SETSIZE; fd++) {
             struct client *c = &clients[fd];
             if (c->fd < 0)
@@ -283,13 +296,17 @@ static void event_loop(int listen_fd)
         }
         trace("select(): %d readable, %d writable", count_set(&readable, max_fd),
               count_set(&writable, max_fd));
+        if (FD_ISSET(signal_pipe[0], &readable)) {
+            trace("signal received: stopping");
+            stop_requested = 1;
+        }
         if (FD_ISSET(listen_fd, &readable)) {
             trace("listening socket readable: accept");
             accept_connection(listen_fd);
         }
         for (int fd = 0; fd <= max_fd; fd++) {
             struct client *c = &clients[fd];
-            if (fd == listen_fd || c->fd < 0)
+            if (c->fd < 0) /* a free slot, or the listening socket or the self-pipe */
                 continue;
             if (FD_ISSET(fd, &writable))
                 write_owed(c);
@@ -322,6 +339,8 @@ int main(int argc, char **argv)
         if (clients[fd].fd >= 0)
             close_client(&clients[fd]);
     close(listen_fd);
+    close(signal_pipe[0]);
+    close(signal_pipe[1]);
     fprintf(stderr, "Stopped\n");
     return 0;
 }

@@ -27,7 +27,11 @@
 
 static const char *prog = "server";
 static int verbose;
-static volatile sig_atomic_t stop_requested;
+static int stop_requested;
+/* The self-pipe: the signal handler writes a byte into it, so a signal becomes
+ * an event the loop waits for like any other. (A flag alone could be set just
+ * after the loop checked it and before it went to sleep: it would sleep on.) */
+static int signal_pipe[2];
 
 /* Every reply is the same 12 bytes, so what a client is owed is a number, not
  * a buffer: we send slices of this block of replies until the count drops to 0. */
@@ -44,19 +48,32 @@ static void trace(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+static void set_nonblocking(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
 static void on_signal(int sig)
 {
+    int saved_errno = errno;
     (void)sig;
-    stop_requested = 1;
+    if (write(signal_pipe[1], "", 1) < 0) {
+        /* the pipe is full: a stop is already pending */
+    }
+    errno = saved_errno;
 }
 
 /* SIGPIPE would kill us when writing to a client that reset; we want EPIPE.
- * SIGINT/SIGTERM only set a flag: no SA_RESTART, so the blocking call returns
- * EINTR and the loop ends cleanly (a signal landing just before the call is
- * seen at the next event). */
+ * SIGINT/SIGTERM write to the self-pipe, and the loop ends cleanly. */
 static void setup_signals(void)
 {
     struct sigaction sa;
+    if (pipe(signal_pipe) < 0) {
+        perror("pipe");
+        exit(1);
+    }
+    set_nonblocking(signal_pipe[0]);
+    set_nonblocking(signal_pipe[1]);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
@@ -118,11 +135,6 @@ static void describe_peer(int fd, char *out, size_t size)
     } else {
         snprintf(out, size, "fd %d", fd);
     }
-}
-
-static void set_nonblocking(int fd)
-{
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
 /* Socket, bind and listen on 127.0.0.1:port, or exit with a message saying what to do. */
@@ -270,6 +282,14 @@ static void client_ready(struct selector *sel, int fd, int events, void *data)
                client_ready, c);
 }
 
+/* The self-pipe's callback: a signal arrived. */
+static void stop_loop(struct selector *sel, int fd, int events, void *data)
+{
+    (void)sel, (void)fd, (void)events, (void)data;
+    trace("signal received: stopping");
+    stop_requested = 1;
+}
+
 static const char *event_names(int events)
 {
     static const char *names[] = { "nothing", "read", "write", "read+write" };
@@ -333,7 +353,8 @@ int main(int argc, char **argv)
      * cannot leave us stuck in accept(). */
     set_nonblocking(listen_fd);
     sel = sel_create();
-    if (!sel || sel_register(sel, listen_fd, SEL_READ, accept_connection, NULL) < 0) {
+    if (!sel || sel_register(sel, listen_fd, SEL_READ, accept_connection, NULL) < 0 ||
+        sel_register(sel, signal_pipe[0], SEL_READ, stop_loop, NULL) < 0) {
         fprintf(stderr, "%s: cannot create the %s selector: %s\n", prog, sel_backend(), strerror(errno));
         exit(1);
     }
@@ -346,6 +367,8 @@ int main(int argc, char **argv)
     }
     sel_close(sel);
     close(listen_fd);
+    close(signal_pipe[0]);
+    close(signal_pipe[1]);
     fprintf(stderr, "Stopped\n");
     return 0;
 }
