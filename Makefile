@@ -1,6 +1,7 @@
 # asyncio from the ground up, in C: build every step, run them, test them.
 #   make                 build all steps          make test        run every test
 #   make run STEP=2      build and run a server   make diff STEP=3 what step 3 changed
+#   make bench           measure every server     make fuzz        fuzz the parsers (FUZZ_SECONDS=60)
 #   CC=clang  WERROR=1  SANITIZE=1  BACKEND=poll|epoll|kqueue  change how it is built
 
 CC ?= cc
@@ -29,7 +30,7 @@ STEPS := 1_intro 2_select 3_selectors_callbacks
 SERVERS := $(STEPS:%=%/server)
 PROGRAMS := $(SERVERS)
 
-.PHONY: all test run diff clean FORCE
+.PHONY: all test run diff bench fuzz clean FORCE
 all: $(PROGRAMS)
 
 # Rebuild everything when the flags change (say, after SANITIZE=1).
@@ -60,8 +61,33 @@ diff:
 		if [ -f $(PREV_DIR)/$$f ]; then diff -u $(PREV_DIR)/$$f $(STEP_DIR)/$$f; else echo "new in $(STEP_DIR): $$f"; fi; \
 	done; true
 
-# --- tests ---
+# --- tests, benchmarks, fuzzing ---
 include tests/tests.mk
+
+bench: all
+	bash bench/run
+
+# libFuzzer harnesses (clang only). New inputs go to build/fuzz/NAME.corpus; the
+# seeds in fuzz/corpus/NAME are read, never written; a crash is written to
+# build/fuzz/NAME-crash-* and fails the run.
+FUZZERS := http_response http_request http_url
+FUZZ_SECONDS ?= 60
+FUZZ_SOURCES_http_response := 6_async_await/http.c
+FUZZ_SOURCES_http_request := 6_async_await/http.c
+FUZZ_SOURCES_http_url := 6_async_await/http.c
+fuzz: $(FUZZERS:%=build/fuzz/%)
+	@for f in $(FUZZERS); do \
+		mkdir -p build/fuzz/$$f.corpus; \
+		printf 'fuzz %-14s %ss ... ' $$f $(FUZZ_SECONDS); \
+		if build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/$$f- \
+			build/fuzz/$$f.corpus fuzz/corpus/$$f > build/fuzz/$$f.log 2>&1; then \
+			grep -o 'Done [0-9]* runs' build/fuzz/$$f.log || echo done; \
+		else echo "FAILED: see build/fuzz/$$f.log"; tail -n 30 build/fuzz/$$f.log; exit 1; fi; \
+	done
+build/fuzz/%: fuzz/%_fuzz.c $$(FUZZ_SOURCES_$$*) $$(wildcard $$(dir $$(FUZZ_SOURCES_$$*))*.h)
+	@mkdir -p build/fuzz
+	clang $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-I$(dir $(FUZZ_SOURCES_$*)) -o $@ $< $(FUZZ_SOURCES_$*)
 
 clean:
 	rm -rf build $(PROGRAMS)

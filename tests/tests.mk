@@ -1,12 +1,19 @@
 # Tests: build/ holds the test programs; tests/run.sh runs them and counts.
 
 SELECTOR_BACKENDS := $(if $(filter Linux,$(shell uname -s)),epoll poll,kqueue poll)
-TEST_PROGRAMS := build/server_test $(SELECTOR_BACKENDS:%=build/selector_test_%)
+# Unit tests: tests/NAME_test.c, linked with the step sources it tests
+# (UNIT_NAME) and the harness.
+UNIT_TESTS := http bmp
+UNIT_http := 6_async_await/http.c
+UNIT_bmp := 6_async_await/bmp.c
+
+TEST_PROGRAMS := build/server_test $(SELECTOR_BACKENDS:%=build/selector_test_%) $(UNIT_TESTS:%=build/%_test)
 TEST_RUNS := \
 	"build/server_test 1_intro/server blocking" \
 	"build/server_test 2_select/server select" \
 	"build/server_test 3_selectors_callbacks/server scalable" \
-	$(SELECTOR_BACKENDS:%=build/selector_test_%)
+	$(SELECTOR_BACKENDS:%=build/selector_test_%) \
+	$(UNIT_TESTS:%=build/%_test)
 
 # Where kqueue cannot run, at least compile its backend (against a stub header).
 KQUEUE_CHECK := $(if $(filter kqueue,$(SELECTOR_BACKENDS)),,build/selector_kqueue.o)
@@ -30,3 +37,9 @@ build/selector_test_%: tests/selector_test.c $(wildcard 3_selectors_callbacks/*.
 
 build/selector_kqueue.o: $(wildcard 3_selectors_callbacks/selector*) tests/kqueue_stub/sys/event.h build/flags
 	$(CC) $(BASE_CFLAGS) -Werror -DSEL_USE_KQUEUE -Itests/kqueue_stub -c -o $@ 3_selectors_callbacks/selector.c
+
+.SECONDEXPANSION:
+build/%_test: tests/%_test.c $$(UNIT_$$*) $$(wildcard $$(dir $$(firstword $$(UNIT_$$*)))*.h) $(HARNESS) \
+		build/cmocka.flags build/flags
+	$(CC) $(BASE_CFLAGS) -Itests -I$(dir $(firstword $(UNIT_$*))) -o $@ $< $(UNIT_$*) tests/harness.c \
+		$(LDFLAGS) $$(cat build/cmocka.flags)
