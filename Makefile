@@ -2,6 +2,7 @@
 #   make                 build all steps          make test        run every test
 #   make run STEP=2      build and run a server   make diff STEP=3 what step 3 changed
 #   make bench           measure every server     make fuzz        fuzz the parsers (FUZZ_SECONDS=60)
+#   make valgrind        the server tests, each server under valgrind
 #   CC=clang  WERROR=1  SANITIZE=1  BACKEND=poll|epoll|kqueue  change how it is built
 
 CC ?= cc
@@ -30,7 +31,7 @@ STEPS := 1_intro 2_select 3_selectors_callbacks
 SERVERS := $(STEPS:%=%/server)
 PROGRAMS := $(SERVERS)
 
-.PHONY: all test run diff bench fuzz clean FORCE
+.PHONY: all test valgrind run diff bench fuzz print-fuzzers clean FORCE
 all: $(PROGRAMS)
 
 # Rebuild everything when the flags change (say, after SANITIZE=1).
@@ -75,6 +76,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_SOURCES_http_response := 6_async_await/http.c
 FUZZ_SOURCES_http_request := 6_async_await/http.c
 FUZZ_SOURCES_http_url := 6_async_await/http.c
+print-fuzzers:
+	@echo $(FUZZERS)
 fuzz: $(FUZZERS:%=build/fuzz/%)
 	@for f in $(FUZZERS); do \
 		mkdir -p build/fuzz/$$f.corpus; \

@@ -46,19 +46,26 @@ static short wait_fd(int fd, short events, long long deadline)
     }
 }
 
-/* argv for exec: binary, args..., extra (may be NULL), NULL. */
-static void exec_program(const char *binary, const char *const *args, const char *extra)
+/* Execs binary args... extra (may be NULL), behind the words of wrapper if
+ * given (e.g. "valgrind -q --error-exitcode=99"). */
+static void exec_program(const char *wrapper, const char *binary, const char *const *args, const char *extra)
 {
-    const char *argv[32];
+    const char *argv[48];
+    char words[256];
     int n = 0;
+    if (wrapper && *wrapper) {
+        snprintf(words, sizeof words, "%s", wrapper);
+        for (char *w = strtok(words, " "); w && n < 16; w = strtok(NULL, " "))
+            argv[n++] = w;
+    }
     argv[n++] = binary;
     for (; args && *args && n < 30; args++)
         argv[n++] = *args;
     if (extra)
         argv[n++] = extra;
     argv[n] = NULL;
-    execv(binary, (char *const *)argv);
-    fprintf(stderr, "cannot run %s: %s\n", binary, strerror(errno));
+    execvp(argv[0], (char *const *)argv);
+    fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
 }
 
@@ -107,7 +114,7 @@ int server_start(struct server *s, const char *binary, const char *const *args)
         close(out[0]);
         close(out[1]);
         close(log_fd);
-        exec_program(binary, args, "0");
+        exec_program(getenv("SERVER_WRAPPER"), binary, args, "0");
     }
     close(out[1]);
     close(log_fd);
@@ -208,7 +215,7 @@ int run_program(const char *binary, const char *const *args, char *out, size_t s
         dup2(fds[1], 2);
         close(fds[0]);
         close(fds[1]);
-        exec_program(binary, args, NULL);
+        exec_program(NULL, binary, args, NULL);
     }
     close(fds[1]);
     while ((n = read(fds[0], len + 1 < size ? out + len : sink,

@@ -21,7 +21,9 @@ struct server {
 };
 
 /* Starts `binary [args...] 0` and reads its port from the first line
- * ("Listening on 127.0.0.1:PORT"). args may be NULL. Returns 0 or -1. */
+ * ("Listening on 127.0.0.1:PORT"). args may be NULL. Returns 0 or -1.
+ * With SERVER_WRAPPER set in the environment (e.g. "valgrind -q"), the server
+ * runs behind it. */
 int server_start(struct server *s, const char *binary, const char *const *args);
 /* SIGTERM, then waits; returns the exit status, or -1 if it had to be killed
  * or died from a signal. */

@@ -8,10 +8,11 @@ UNIT_http := 6_async_await/http.c
 UNIT_bmp := 6_async_await/bmp.c
 
 TEST_PROGRAMS := build/server_test $(SELECTOR_BACKENDS:%=build/selector_test_%) $(UNIT_TESTS:%=build/%_test)
-TEST_RUNS := \
+SERVER_RUNS := \
 	"build/server_test 1_intro/server blocking" \
 	"build/server_test 2_select/server select" \
-	"build/server_test 3_selectors_callbacks/server scalable" \
+	"build/server_test 3_selectors_callbacks/server scalable"
+TEST_RUNS := $(SERVER_RUNS) \
 	$(SELECTOR_BACKENDS:%=build/selector_test_%) \
 	$(UNIT_TESTS:%=build/%_test)
 
@@ -21,6 +22,13 @@ KQUEUE_CHECK := $(if $(filter kqueue,$(SELECTOR_BACKENDS)),,build/selector_kqueu
 test: all $(TEST_PROGRAMS) $(KQUEUE_CHECK)
 	@sh tests/peers.sh
 	@sh tests/run.sh $(TEST_RUNS)
+
+# The server suites again, each server run under valgrind's memcheck: any error
+# or leak makes its exit status 99, which fails the test that stopped it.
+valgrind: all build/server_test
+	@sh tests/peers.sh
+	@SERVER_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
+		sh tests/run.sh $(SERVER_RUNS)
 
 build/cmocka.flags: tests/cmocka.sh
 	@mkdir -p build
