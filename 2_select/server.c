@@ -308,10 +308,14 @@ static void event_loop(int listen_fd)
             struct client *c = &clients[fd];
             if (c->fd < 0) /* a free slot, or the listening socket or the self-pipe */
                 continue;
-            if (FD_ISSET(fd, &writable))
-                write_owed(c);
             if (FD_ISSET(fd, &readable))
                 read_lines(c);
+            /* Send what is owed at once, as asyncio's transports do: the
+             * socket is almost always writable, and waiting for select() to
+             * say so would cost a turn of the loop per reply. Only what the
+             * socket does not take waits for the write set. */
+            if (c->owed > 0 && (FD_ISSET(fd, &readable) || FD_ISSET(fd, &writable)))
+                write_owed(c);
             /* Once the client stopped sending and is owed nothing, we are done. */
             if (c->eof && c->owed == 0)
                 close_client(c);
