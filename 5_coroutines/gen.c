@@ -37,8 +37,11 @@ static int gen_resume(struct gen *g, void *value, int err)
                 return GEN_YIELDED;
             }
             g->delegate = NULL;
-            value = result == GEN_RETURNED ? sub->returned : NULL;
-            err = result == GEN_RAISED ? sub->error : 0;
+            /* close() reaches g too, even if sub returned on GEN_EXIT (PEP 380). */
+            if (result == GEN_RAISED || err != GEN_EXIT) {
+                value = result == GEN_RETURNED ? sub->returned : NULL;
+                err = result == GEN_RAISED ? sub->error : 0;
+            }
         }
         g->sent = value;
         g->thrown = err;
@@ -79,6 +82,8 @@ int gen_throw(struct gen *g, int err)
 int gen_close(struct gen *g)
 {
     int result;
+    if (g->state == GEN_RUNNING)
+        return GEN_REENTERED;
     if (g->state != GEN_SUSPENDED) {
         g->state = GEN_CLOSED;
         return 0;

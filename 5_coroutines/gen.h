@@ -141,7 +141,8 @@ int gen_send(struct gen *g, void *value);
  * generator not started yet is closed and err comes straight back. */
 int gen_throw(struct gen *g, int err);
 /* Throws GEN_EXIT so the generator can clean up, and closes it. Returns 0, or
- * the error it raised instead (GEN_IGNORED_EXIT if it yielded again). */
+ * the error it raised instead (GEN_IGNORED_EXIT if it yielded again), or
+ * GEN_REENTERED if it is running. */
 int gen_close(struct gen *g);
 /* Starts g (sends NULL) so it waits at its first yield, ready for values:
  * the lesson's @coroutine decorator. Returns g. */
