@@ -1,0 +1,531 @@
+/* Step 6's image server: a local stand-in for loremflickr.com, HTTP/1.1 on the same small asyncio as
+ * server.c. One task per connection; each image waits --delay-ms with an async sleep, holding up no one.
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o image_server image_server.c asyncio.c gen.c selector.c http.c bmp.c */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "asyncio.h"
+#include "bmp.h"
+#include "http.h"
+#include "selector.h"
+
+#define DEFAULT_PORT 8000
+#define DEFAULT_DELAY_MS 100
+/* A client gets this long to send a whole request head (and an idle
+ * keep-alive connection this long to send the next one). */
+#define REQUEST_TIMEOUT_MS 10000
+/* ... and this long for each block of the response to leave. */
+#define SEND_TIMEOUT_MS 10000
+/* After a response with "Connection: close", how long unread request bytes
+ * are drained so that close() does not reset the connection (see linger_close). */
+#define LINGER_MS 2000
+#define PAGE_IMAGES 12
+
+static const char *prog = "image_server";
+static int verbose;
+static long long delay_ms = DEFAULT_DELAY_MS;
+/* Each redirect names a new picture, as loremflickr's do. */
+static uint32_t next_id = 1;
+
+static void trace(const char *fmt, ...)
+{
+    va_list ap;
+    if (!verbose)
+        return;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void stop_loop(void *loop)
+{
+    loop_stop(loop);
+}
+
+/* SIGPIPE would kill us when writing to a client that reset; we want EPIPE.
+ * SIGINT/SIGTERM stop the loop cleanly: the loop itself runs stop_loop() for
+ * them (asyncio's add_signal_handler), woken by the signal even if it arrives
+ * just before the loop waits. */
+static void setup_signals(struct loop *loop)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    if (loop_add_signal_handler(loop, SIGINT, stop_loop, loop) < 0 ||
+        loop_add_signal_handler(loop, SIGTERM, stop_loop, loop) < 0) {
+        perror("cannot handle signals");
+        exit(1);
+    }
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: %s [-v] [--delay-ms MS] [PORT]\n"
+                 "  Serves pictures like loremflickr.com on 127.0.0.1:PORT (default %d, 0 = any free port):\n"
+                 "  GET /W/H redirects to a new W x H picture; GET / shows a page of them.\n"
+                 "  --delay-ms MS  wait MS milliseconds before each picture (default %d)\n"
+                 "  -v  trace what the event loop decides\n"
+                 "  -h  show this help\n",
+            prog, DEFAULT_PORT, DEFAULT_DELAY_MS);
+}
+
+static void bad_usage(const char *what, const char *arg)
+{
+    fprintf(stderr, "%s: %s: %s\n", prog, what, arg);
+    usage(stderr);
+    exit(2);
+}
+
+/* A whole decimal number in [0, max], or -1. */
+static long parse_long(const char *arg, long max)
+{
+    char *end;
+    long n;
+    errno = 0;
+    n = strtol(arg, &end, 10);
+    if (end == arg || *end != '\0' || errno || n < 0 || n > max)
+        return -1;
+    return n;
+}
+
+static int parse_args(int argc, char **argv)
+{
+    int port = DEFAULT_PORT, have_port = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(arg, "-v") == 0) {
+            verbose = 1;
+        } else if (strcmp(arg, "--delay-ms") == 0) {
+            if (i + 1 == argc)
+                bad_usage("missing value", arg);
+            delay_ms = parse_long(argv[++i], 3600000);
+            if (delay_ms < 0)
+                bad_usage("not a delay in milliseconds (0-3600000)", argv[i]);
+        } else if (arg[0] == '-' && arg[1] != '\0') {
+            bad_usage("unknown option", arg);
+        } else {
+            long n = parse_long(arg, 65535);
+            if (have_port || n < 0)
+                bad_usage("not a port number (0-65535)", arg);
+            port = (int)n;
+            have_port = 1;
+        }
+    }
+    return port;
+}
+
+static void describe_peer(int fd, char *out, size_t size)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    char ip[INET_ADDRSTRLEN] = "?";
+    if (getpeername(fd, (struct sockaddr *)&addr, &len) == 0) {
+        inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
+        snprintf(out, size, "%s:%u", ip, (unsigned)ntohs(addr.sin_port));
+    } else {
+        snprintf(out, size, "fd %d", fd);
+    }
+}
+
+static void set_nonblocking(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* Socket, bind and listen on 127.0.0.1:port, or exit with a message saying what to do. */
+static int listen_on(int port)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        perror("socket");
+        exit(1);
+    }
+    /* Restarting the server must not fail for the minute the last run's
+     * connections linger in TIME_WAIT. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons((unsigned short)port);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        if (errno == EADDRINUSE)
+            fprintf(stderr, "%s: port %d is in use; try: %s %d\n", prog, port, prog,
+                    port < 65535 ? port + 1 : 0);
+        else
+            fprintf(stderr, "%s: cannot bind 127.0.0.1:%d: %s\n", prog, port, strerror(errno));
+        exit(1);
+    }
+    /* The largest backlog the system allows: with a small one, a burst of
+     * connections waits seconds for SYN retries. */
+    if (listen(fd, SOMAXCONN) < 0) {
+        perror("listen");
+        exit(1);
+    }
+    getsockname(fd, (struct sockaddr *)&addr, &len);
+    printf("Listening on 127.0.0.1:%u\n", (unsigned)ntohs(addr.sin_port));
+    fflush(stdout);
+    return fd;
+}
+
+/* One client task: the task and its coroutine's frame, in one allocation of
+ * about 21 KB, most of it the request parser (its line buffer) and the two
+ * buffers below. */
+struct client {
+    struct gen gen;        /* first: the coroutine's frame starts here */
+    struct task task;      /* runs the coroutine; done once it has ended */
+    struct sock_op io;     /* the socket operation it awaits ... */
+    struct wait_for wait;  /* ... within a time limit */
+    struct fut sleep;      /* the delay before a picture */
+    struct loop *loop;
+    int fd;
+    char name[32];         /* "127.0.0.1:54321" */
+    long long deadline;    /* loop time by which the request head must be in */
+    http_request req;
+    http_slice in;         /* received bytes the parser has not seen yet */
+    /* The response being sent: */
+    int status;
+    int keep_alive;
+    int head_only;         /* HEAD: the same headers, no body */
+    unsigned w, h;         /* a picture's size, or 0 */
+    uint32_t id;
+    size_t size, sent;     /* the picture's size and the bytes sent of it */
+    size_t out_len;
+    char buf[4096];        /* what recv() fills, while the task waits */
+    char out[8192];        /* the head (and a short body), then each block of a picture */
+};
+
+/* The task's done callback, however its coroutine ended (closed, timed out, an
+ * error, or cancelled at shutdown): close the connection, free the frame. */
+static void close_client(struct fut *task, void *data)
+{
+    struct client *c = data;
+    if (task->error > 0)
+        trace("fd %d: %s", c->fd, strerror(task->error));
+    fprintf(stderr, "Connection closed %s\n", c->name);
+    close(c->fd); /* its socket operations stopped watching the fd when they ended */
+    free(c);
+}
+
+static int client_body(struct gen *g);
+
+/* The server task calls this for each connection it accepts. */
+static void accept_connection(struct loop *loop, int fd)
+{
+    char name[32];
+    struct client *c;
+    describe_peer(fd, name, sizeof name);
+    /* Non-blocking: a slow client must never make a recv() or send() wait. */
+    set_nonblocking(fd);
+    c = calloc(1, sizeof *c);
+    if (!c) {
+        fprintf(stderr, "Refused %s: %s\n", name, strerror(errno));
+        close(fd);
+        return;
+    }
+    fprintf(stderr, "Connection from %s\n", name);
+    gen_init(&c->gen, client_body);
+    c->loop = loop;
+    c->fd = fd;
+    memcpy(c->name, name, sizeof name);
+    task_create(loop, &c->task, &c->gen);
+    fut_add_done_callback(&c->task.fut, close_client, c);
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 302: return "Found";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+    }
+}
+
+/* Writes the response head into c->out, then body (if any, and not for HEAD).
+ * type and length describe the body; extra is more header lines, each ending
+ * in CRLF. Errors close the connection: the request may not have been read
+ * to its end, so what follows it cannot be trusted. */
+static void respond(struct client *c, int status, const char *extra, const char *type,
+                    size_t length, const char *body)
+{
+    int n;
+    c->status = status;
+    if (status >= 400)
+        c->keep_alive = 0;
+    n = snprintf(c->out, sizeof c->out,
+                 "HTTP/1.1 %d %s\r\n%sContent-Type: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n%s",
+                 status, reason(status), extra, type, length, c->keep_alive ? "keep-alive" : "close",
+                 body && !c->head_only ? body : "");
+    c->out_len = n < 0 ? 0 : (size_t)n < sizeof c->out ? (size_t)n : sizeof c->out - 1;
+}
+
+/* A short text body saying what went wrong. */
+static void respond_error(struct client *c, int status, const char *extra, const char *why)
+{
+    char body[256];
+    snprintf(body, sizeof body, "%d %s%s%s\n", status, reason(status), why ? ": " : "", why ? why : "");
+    respond(c, status, extra, "text/plain; charset=utf-8", strlen(body), body);
+}
+
+/* GET /: a grid of pictures, each from /320/240. The query makes each address
+ * distinct, so the browser fetches every one (and we ignore it). */
+static void respond_page(struct client *c)
+{
+    char page[2048];
+    size_t len = (size_t)snprintf(page, sizeof page,
+                                  "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Pictures</title>"
+                                  "<style>body{font-family:sans-serif}img{margin:4px}</style></head>\n"
+                                  "<body><h1>%d pictures, %lld ms each</h1>\n",
+                                  PAGE_IMAGES, delay_ms);
+    for (int i = 1; i <= PAGE_IMAGES; i++)
+        len += (size_t)snprintf(page + len, sizeof page - len,
+                                "<img src=\"/320/240?n=%d\" width=\"320\" height=\"240\" alt=\"picture %d\">\n", i, i);
+    len += (size_t)snprintf(page + len, sizeof page - len, "</body></html>\n");
+    respond(c, 200, "", "text/html; charset=utf-8", len, page);
+}
+
+/* A decimal number in 1..max at s: returns where it ends, or NULL. */
+static const char *parse_number(const char *s, unsigned long max, unsigned long *out)
+{
+    unsigned long n = 0;
+    if (*s < '0' || *s > '9')
+        return NULL;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        n = n * 10 + (unsigned long)(*s - '0');
+        if (n > max)
+            return NULL;
+    }
+    if (n == 0)
+        return NULL;
+    *out = n;
+    return s;
+}
+
+/* "/img/<w>x<h>/<id>.bmp": the size travels in the address, so the server
+ * keeps no table of the pictures it handed out. */
+static int route_picture(const char *path, unsigned *w, unsigned *h, uint32_t *id)
+{
+    unsigned long width, height, n;
+    const char *p = strncmp(path, "/img/", 5) == 0 ? parse_number(path + 5, BMP_MAX_SIDE, &width) : NULL;
+    if (!p || *p != 'x' || !(p = parse_number(p + 1, BMP_MAX_SIDE, &height)) || *p != '/')
+        return 0;
+    if (!(p = parse_number(p + 1, UINT32_MAX, &n)) || strcmp(p, ".bmp") != 0)
+        return 0;
+    *w = (unsigned)width;
+    *h = (unsigned)height;
+    *id = (uint32_t)n;
+    return 1;
+}
+
+/* Decides the response to a parsed request: fills c->out with its head (and a
+ * short body), or sets c->w, c->h, c->id for a picture. */
+static void route(struct client *c)
+{
+    char path[HTTP_PATH_MAX + 1], location[128];
+    unsigned w, h;
+    memcpy(path, c->req.target, sizeof path);
+    path[strcspn(path, "?")] = '\0'; /* the query names nothing here */
+    c->head_only = strcmp(c->req.method, "HEAD") == 0;
+    c->keep_alive = c->req.keep_alive;
+    c->w = c->h = 0;
+    if (strcmp(c->req.method, "GET") != 0 && !c->head_only) {
+        respond_error(c, 405, "Allow: GET, HEAD\r\n", NULL);
+    } else if (strcmp(path, "/") == 0) {
+        respond_page(c);
+    } else if (http_route_size(path, BMP_MAX_SIDE, &w, &h)) {
+        snprintf(location, sizeof location, "Location: /img/%ux%u/%lu.bmp\r\nCache-Control: no-store\r\n", w, h,
+                 (unsigned long)next_id++);
+        respond(c, 302, location, "text/plain; charset=utf-8", 0, NULL);
+    } else if (http_route_size(path, UINT_MAX, &w, &h)) {
+        respond_error(c, 400, "", "sides are 1 to 4096 pixels");
+    } else if (route_picture(path, &c->w, &c->h, &c->id)) {
+        c->size = bmp_size(c->w, c->h);
+        c->sent = 0;
+        respond(c, 200, "", "image/bmp", c->size, NULL);
+    } else {
+        respond_error(c, 404, "", NULL);
+    }
+}
+
+/* The next block of the picture, into c->out: bmp_read makes any byte range,
+ * so a picture of 48 MB never sits in memory whole. */
+static struct fut *write_block(struct client *c)
+{
+    size_t n = bmp_read(c->w, c->h, c->id, c->sent, (unsigned char *)c->out, sizeof c->out);
+    return wait_for(c->loop, &c->wait, sock_sendall(c->loop, &c->io, c->fd, c->out, n), SEND_TIMEOUT_MS);
+}
+
+/* Receive more of the request, within what is left of its time. */
+static struct fut *read_request(struct client *c)
+{
+    long long left = c->deadline - loop_time(c->loop);
+    return wait_for(c->loop, &c->wait, sock_recv(c->loop, &c->io, c->fd, c->buf, sizeof c->buf),
+                    left > 0 ? left : 0);
+}
+
+/* The client coroutine: read a request, answer it, and again while the
+ * connection is kept alive. Errors (a reset, a timeout) end the task. */
+static int client_body(struct gen *g)
+{
+    struct client *c = (struct client *)g;
+    GEN_BEGIN(g);
+    for (;;) {
+        http_request_init(&c->req);
+        c->deadline = loop_time(c->loop) + REQUEST_TIMEOUT_MS;
+        /* Bytes of a pipelined request may be left in c->in: parse them first. */
+        while (http_request_feed(&c->req, &c->in) == HTTP_MORE) {
+            AWAIT(g, read_request(c));
+            if (c->io.n == 0) {
+                trace("fd %d: end of stream", c->fd);
+                GEN_RETURN(g, NULL);
+            }
+            c->in = (http_slice){ c->buf, c->io.n };
+        }
+        if (c->req.error) {
+            c->head_only = 0;
+            respond_error(c, c->req.error_status, "", c->req.error);
+            fprintf(stderr, "%s: bad request: %s %d\n", c->name, c->req.error, c->status);
+        } else {
+            route(c);
+            fprintf(stderr, "%s %s %d\n", c->req.method, c->req.target, c->status);
+        }
+        if (c->w > 0) { /* a picture: take our time, as a far-away server would */
+            trace("fd %d: picture %lu, %ux%u, %zu bytes, after %lld ms", c->fd, (unsigned long)c->id, c->w, c->h,
+                  c->size, delay_ms);
+            AWAIT(g, async_sleep(c->loop, &c->sleep, delay_ms));
+        }
+        AWAIT(g, wait_for(c->loop, &c->wait, sock_sendall(c->loop, &c->io, c->fd, c->out, c->out_len),
+                          SEND_TIMEOUT_MS));
+        while (c->w > 0 && !c->head_only && c->sent < c->size) {
+            AWAIT(g, write_block(c));
+            c->sent += c->io.n;
+        }
+        if (!c->keep_alive)
+            break;
+    }
+    /* Closing with unread bytes in the socket would reset the connection, and
+     * the reset can destroy the response before the client reads it. So: say
+     * we are done (FIN), and read until the client closes, for a short while. */
+    shutdown(c->fd, SHUT_WR);
+    c->deadline = loop_time(c->loop) + LINGER_MS;
+    do {
+        AWAIT_CATCH(g, read_request(c));
+        if (g->thrown == ECANCELED)
+            GEN_RAISE(g, g->thrown);
+    } while (!g->thrown && c->io.n > 0);
+    GEN_END(g);
+}
+
+/* The server task: it awaits each accept. */
+struct server {
+    struct gen gen;
+    struct task task;
+    struct sock_op io; /* always an accept on the listening socket */
+    struct loop *loop;
+    int listen_fd;
+};
+
+static int server_body(struct gen *g)
+{
+    struct server *self = (struct server *)g;
+    GEN_BEGIN(g);
+    for (;;) {
+        AWAIT_CATCH(g, sock_accept(self->loop, &self->io, self->listen_fd));
+        if (g->thrown == ECANCELED) /* shutting down */
+            GEN_RAISE(g, g->thrown);
+        if (g->thrown)
+            fprintf(stderr, "accept: %s\n", strerror(g->thrown));
+        else
+            accept_connection(self->loop, self->io.conn);
+    }
+    GEN_END(g);
+}
+
+/* The loop runs until SIGINT or SIGTERM stops it. EINTR only says a signal arrived: its handler runs next. */
+static void event_loop(struct loop *loop)
+{
+    while (loop_run_forever(loop) < 0) {
+        if (errno != EINTR) {
+            perror("select");
+            exit(1);
+        }
+    }
+}
+
+/* Each client costs an fd: allow as many as the hard limit lets us, and
+ * return that limit (no fd is numbered past it). */
+static int raise_fd_limit(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
+        return 1024;
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+        getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    return lim.rlim_cur > INT_MAX ? INT_MAX : (int)lim.rlim_cur;
+}
+
+int main(int argc, char **argv)
+{
+    int port, listen_fd, fd_limit;
+    struct loop *loop;
+    struct server server;
+    if (argc > 0)
+        prog = argv[0];
+    port = parse_args(argc, argv);
+    fd_limit = raise_fd_limit();
+    listen_fd = listen_on(port);
+    /* Non-blocking, so a client that vanishes between select() and accept()
+     * cannot leave us stuck in accept(). */
+    set_nonblocking(listen_fd);
+    loop = loop_create();
+    if (!loop) {
+        fprintf(stderr, "%s: cannot create the %s selector: %s\n", prog, sel_backend(), strerror(errno));
+        exit(1);
+    }
+    setup_signals(loop);
+    if (verbose)
+        loop_set_trace(loop, trace);
+    trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
+    gen_init(&server.gen, server_body);
+    server.loop = loop;
+    server.listen_fd = listen_fd;
+    task_create(loop, &server.task, &server.gen);
+    event_loop(loop);
+    /* Cancel every task (asyncio.run's cleanup): each client task ends, and its
+     * done callback closes the connection and frees the frame. */
+    if (loop_shutdown(loop) < 0)
+        perror("select");
+    loop_close(loop);
+    close(listen_fd);
+    fprintf(stderr, "Stopped\n");
+    return 0;
+}

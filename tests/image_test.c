@@ -1,0 +1,332 @@
+/* Tests of step 6's image server and downloader (`image_test`, run from the
+ * repository root): the server against curl, the downloader against the image
+ * server, against python3's http.server, and against broken servers. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bmp.h"
+#include "harness.h"
+
+#define IMAGE_SERVER "6_async_await/image_server"
+#define DOWNLOADER "6_async_await/downloader"
+#define TMP "build/image_test.tmp"
+
+static char out[65536];
+
+/* Runs a shell command line, output in out; returns its exit status. */
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    const char *args[] = { "-c", cmd, NULL };
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return run_program("/bin/sh", args, out, sizeof out);
+}
+
+static int setup(void **state)
+{
+    static struct server s;
+    const char *args[] = { "--delay-ms", "100", NULL };
+    sh("rm -rf " TMP " && mkdir -p " TMP);
+    assert_int_equal(server_start(&s, IMAGE_SERVER, args), 0);
+    *state = &s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    assert_int_equal(server_stop(*state), 0);
+    sh("rm -rf " TMP);
+    return 0;
+}
+
+static int port_of(void **state)
+{
+    return ((struct server *)*state)->port;
+}
+
+/* Number of entries in a folder (dot files too), -1 if it cannot be read. */
+static int count_files(const char *dir)
+{
+    int n = 0;
+    struct dirent *e;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    while ((e = readdir(d)))
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+static void test_redirect(void **state)
+{
+    unsigned w, h, id1, id2;
+    int port = port_of(state);
+    assert_int_equal(sh("curl -s -o /dev/null -w '%%{http_code} %%{redirect_url}' http://127.0.0.1:%d/320/240", port), 0);
+    assert_int_equal(sscanf(out, "302 http://127.0.0.1:%*d/img/%ux%u/%u.bmp", &w, &h, &id1), 3);
+    assert_int_equal(w, 320);
+    assert_int_equal(h, 240);
+    assert_int_equal(sh("curl -s -o /dev/null -w '%%{redirect_url}' http://127.0.0.1:%d/320/240", port), 0);
+    assert_int_equal(sscanf(out, "http://127.0.0.1:%*d/img/%ux%u/%u.bmp", &w, &h, &id2), 3);
+    assert_true(id1 != id2); /* a new picture each time */
+}
+
+static void test_image_bytes(void **state)
+{
+    unsigned w, h, id;
+    static unsigned char got[200000], want[200000];
+    FILE *f;
+    size_t n;
+    assert_int_equal(sh("curl -sL -o " TMP "/x.bmp -w '%%{url_effective}' http://127.0.0.1:%d/200/100",
+                        port_of(state)), 0);
+    assert_int_equal(sscanf(out, "http://127.0.0.1:%*d/img/%ux%u/%u.bmp", &w, &h, &id), 3);
+    assert_int_equal(w, 200);
+    assert_int_equal(h, 100);
+    f = fopen(TMP "/x.bmp", "rb");
+    assert_non_null(f);
+    n = fread(got, 1, sizeof got, f);
+    fclose(f);
+    assert_int_equal(n, bmp_size(200, 100));
+    assert_memory_equal(got, "BM", 2);
+    assert_int_equal(bmp_read(200, 100, id, 0, want, sizeof want), n);
+    assert_memory_equal(got, want, n);
+}
+
+static void test_head(void **state)
+{
+    char expect[64];
+    assert_int_equal(sh("curl -sI http://127.0.0.1:%d/img/10x10/3.bmp", port_of(state)), 0);
+    assert_non_null(strstr(out, "HTTP/1.1 200 OK"));
+    assert_non_null(strstr(out, "Content-Type: image/bmp"));
+    snprintf(expect, sizeof expect, "Content-Length: %zu", bmp_size(10, 10));
+    assert_non_null(strstr(out, expect));
+    assert_null(strstr(out, "BM")); /* headers only */
+}
+
+static void test_errors(void **state)
+{
+    int port = port_of(state);
+    assert_int_equal(sh("curl -s -w ' %%{http_code}' http://127.0.0.1:%d/nope", port), 0);
+    assert_non_null(strstr(out, "404 Not Found"));
+    assert_non_null(strstr(out, " 404"));
+    assert_int_equal(sh("curl -si -X POST http://127.0.0.1:%d/320/240", port), 0);
+    assert_non_null(strstr(out, "HTTP/1.1 405"));
+    assert_non_null(strstr(out, "Allow: GET, HEAD"));
+    assert_int_equal(sh("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:%d/5000/5000", port), 0);
+    assert_string_equal(out, "400");
+    assert_int_equal(sh("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:%d/img/5000x10/1.bmp", port), 0);
+    assert_string_equal(out, "404");
+}
+
+/* "MODE: N images, B bytes in T s" from the downloader's output. */
+static double seconds(const char *mode, int *images, long long *bytes)
+{
+    char prefix[32];
+    double t = -1;
+    int len = snprintf(prefix, sizeof prefix, "%s: ", mode);
+    for (const char *p = out; (p = strstr(p, prefix)); p++)
+        if ((p == out || p[-1] == '\n') && sscanf(p + len, "%d images, %lld bytes in %lf s", images, bytes, &t) == 3)
+            break;
+    return t;
+}
+
+static void test_download_both_modes(void **state)
+{
+    int images = 0;
+    long long bytes = 0;
+    double sync_s, async_s;
+    struct stat st;
+    char path[128];
+    int status = sh(DOWNLOADER " -n 20 -o " TMP "/both --timeline " TMP "/t.svg http://127.0.0.1:%d/320/240",
+                    port_of(state));
+    if (status != 0)
+        fprintf(stderr, "# %s", out);
+    assert_int_equal(status, 0);
+    sync_s = seconds("sync", &images, &bytes);
+    assert_int_equal(images, 20);
+    assert_int_equal(bytes, 20 * (long long)bmp_size(320, 240));
+    async_s = seconds("async", &images, &bytes);
+    assert_int_equal(images, 20);
+    assert_int_equal(bytes, 20 * (long long)bmp_size(320, 240));
+    /* 20 x 100 ms one after another, against about 100 ms all at once. */
+    assert_true(sync_s >= 2.0);
+    assert_true(async_s < sync_s / 3);
+    assert_non_null(strstr(out, "speedup: "));
+    assert_int_equal(count_files(TMP "/both"), 40); /* numbered, not overwritten */
+    for (int i = 1; i <= 40; i++) {
+        snprintf(path, sizeof path, TMP "/both/%d.bmp", i);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_size, bmp_size(320, 240));
+    }
+    assert_int_equal(stat(TMP "/t.svg", &st), 0);
+    assert_int_equal(sh("grep -c '<rect' " TMP "/t.svg"), 0);
+    assert_int_equal(atoi(out), 41); /* a background, a bar per download */
+}
+
+/* python3 -m http.server on a folder: a server nobody here wrote. */
+static void test_download_from_python(void **state)
+{
+    int fds[2], port = 0;
+    pid_t pid;
+    FILE *f;
+    char line[256];
+    (void)state;
+    assert_int_equal(sh("mkdir -p " TMP "/www && head -c 100000 /dev/urandom > " TMP "/www/a.bin"
+                        " && printf 'hello\\n' > " TMP "/www/b.txt"), 0);
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(fds[1], 1);
+        dup2(null, 2); /* its request log */
+        close(fds[0]);
+        close(fds[1]);
+        execlp("python3", "python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory",
+               TMP "/www", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    f = fdopen(fds[0], "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f)); /* "Serving HTTP on 127.0.0.1 port N ..." */
+    fclose(f);
+    assert_int_equal(sscanf(strstr(line, "port ") ? strstr(line, "port ") : "", "port %d", &port), 1);
+    assert_int_equal(sh(DOWNLOADER " -n 3 -o " TMP "/py http://127.0.0.1:%d/a.bin", port), 0);
+    assert_int_equal(sh(DOWNLOADER " -n 1 --async -o " TMP "/py http://127.0.0.1:%d/b.txt", port), 0);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    assert_int_equal(count_files(TMP "/py"), 7);
+    assert_int_equal(sh("cmp " TMP "/www/a.bin " TMP "/py/a.bin && cmp " TMP "/www/a.bin " TMP "/py/a-5.bin"
+                        " && cmp " TMP "/www/b.txt " TMP "/py/b.txt"), 0);
+}
+
+/* A broken server of our own on a free port: it answers every request the
+ * same way, then closes. Returns its pid; *port gets the port. */
+static pid_t broken_server(const char *answer, int *port)
+{
+    struct sockaddr_in addr = { .sin_family = AF_INET };
+    socklen_t len = sizeof addr;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    pid_t pid;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    getsockname(fd, (struct sockaddr *)&addr, &len);
+    *port = ntohs(addr.sin_port);
+    pid = fork();
+    if (pid == 0) {
+        char buf[4096], reply[512];
+        for (;;) {
+            int c = accept(fd, NULL, NULL);
+            size_t got = 0;
+            ssize_t n;
+            if (c < 0)
+                continue;
+            while (got < sizeof buf - 1 && (n = recv(c, buf + got, sizeof buf - 1 - got, 0)) > 0) {
+                got += (size_t)n;
+                buf[got] = '\0';
+                if (strstr(buf, "\r\n\r\n"))
+                    break;
+            }
+            snprintf(reply, sizeof reply, answer, *port);
+            send(c, reply, strlen(reply), 0);
+            close(c);
+        }
+    }
+    close(fd);
+    return pid;
+}
+
+static void expect_failure(const char *url, const char *message)
+{
+    char expect[512];
+    int status = sh(DOWNLOADER " -n 2 -o " TMP "/fail %s", url);
+    for (int i = 1; i <= 2; i++) {
+        snprintf(expect, sizeof expect, "image %d: %s: %s\n", i, url, message);
+        if (!strstr(out, expect))
+            fprintf(stderr, "# expected \"%s\" in:\n%s", expect, out);
+        assert_non_null(strstr(out, expect));
+    }
+    assert_int_equal(status, 1);
+    assert_true(count_files(TMP "/fail") <= 0); /* nothing left behind, not even a part */
+}
+
+static void test_failures(void **state)
+{
+    char url[128];
+    int port, sock;
+    pid_t pid;
+    struct sockaddr_in addr = { .sin_family = AF_INET };
+    socklen_t len = sizeof addr;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/nope", port_of(state));
+    expect_failure(url, "HTTP 404 Not Found");
+    expect_failure("https://127.0.0.1/x.bmp",
+                   "https is not supported (no TLS in a libc-only program); use an http:// URL");
+    /* A port bound but not listening: connections to it are refused. */
+    sock = socket(AF_INET, SOCK_STREAM, 0);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(sock, (struct sockaddr *)&addr, sizeof addr), 0);
+    getsockname(sock, (struct sockaddr *)&addr, &len);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x.bmp", ntohs(addr.sin_port));
+    expect_failure(url, "connection refused");
+    close(sock);
+
+    pid = broken_server("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789", &port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x.bmp", port);
+    expect_failure(url, "truncated body");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+
+    pid = broken_server("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d/again\r\nContent-Length: 0\r\n\r\n", &port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x.bmp", port);
+    expect_failure(url, "too many redirects");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    assert_int_equal(sh(DOWNLOADER " -n 0"), 2);
+    assert_int_equal(sh(DOWNLOADER " --sync --async"), 2);
+    assert_int_equal(sh(IMAGE_SERVER " --delay-ms x"), 2);
+    assert_int_equal(sh(IMAGE_SERVER " -h"), 0);
+    assert_non_null(strstr(out, "usage:"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_redirect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_image_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_download_both_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_download_from_python, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
