@@ -27,9 +27,28 @@ endif
 BASE_CFLAGS = $(WARN) $(CFLAGS)
 ALL_CFLAGS = $(BASE_CFLAGS) $(BACKEND_FLAG_$(BACKEND))
 
-STEPS := 1_intro 2_select 3_selectors_callbacks
-SERVERS := $(STEPS:%=%/server)
-PROGRAMS := $(SERVERS)
+STEPS := 1_intro 2_select 3_selectors_callbacks 4_generators 5_coroutines 6_async_await
+
+# Each program and its sources: the same files as the `cc` line at the top of
+# each program gives, to build it alone.
+SRC_1_intro/server := 1_intro/server.c
+SRC_2_select/server := 2_select/server.c
+SRC_3_selectors_callbacks/server := $(addprefix 3_selectors_callbacks/,server.c selector.c)
+SRC_4_generators/server := $(addprefix 4_generators/,server.c gen.c selector.c)
+SRC_4_generators/round_robin := $(addprefix 4_generators/,round_robin.c gen.c)
+SRC_5_coroutines/server := $(addprefix 5_coroutines/,server.c gen.c selector.c)
+SRC_5_coroutines/coroutines := $(addprefix 5_coroutines/,coroutines.c gen.c)
+SRC_5_coroutines/delegation := $(addprefix 5_coroutines/,delegation.c gen.c)
+RUNTIME := asyncio.c gen.c selector.c
+SRC_6_async_await/server := $(addprefix 6_async_await/,server.c $(RUNTIME))
+SRC_6_async_await/ticker := $(addprefix 6_async_await/,ticker.c $(RUNTIME))
+SRC_6_async_await/image_server := $(addprefix 6_async_await/,image_server.c $(RUNTIME) http.c bmp.c)
+SRC_6_async_await/downloader := $(addprefix 6_async_await/,downloader.c $(RUNTIME) http.c)
+
+PROGRAMS := 1_intro/server 2_select/server 3_selectors_callbacks/server \
+	4_generators/server 4_generators/round_robin \
+	5_coroutines/server 5_coroutines/coroutines 5_coroutines/delegation \
+	6_async_await/server 6_async_await/ticker 6_async_await/image_server 6_async_await/downloader
 
 .PHONY: all test valgrind run diff bench fuzz print-fuzzers clean FORCE
 all: $(PROGRAMS)
@@ -39,12 +58,13 @@ build/flags: FORCE
 	@mkdir -p build
 	@echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
 
-1_intro/server: 1_intro/server.c build/flags
-	$(CC) $(ALL_CFLAGS) -o $@ 1_intro/server.c $(LDFLAGS)
-2_select/server: 2_select/server.c build/flags
-	$(CC) $(ALL_CFLAGS) -o $@ 2_select/server.c $(LDFLAGS)
-3_selectors_callbacks/server: $(wildcard 3_selectors_callbacks/*.[ch]) build/flags
-	$(CC) $(ALL_CFLAGS) -o $@ 3_selectors_callbacks/server.c 3_selectors_callbacks/selector.c $(LDFLAGS)
+# A program depends on every source of its step (selector.c includes its
+# backend files, for one).
+define PROGRAM_RULE
+$(1): $$(wildcard $(dir $(1))*.[ch]) build/flags
+	$$(CC) $$(ALL_CFLAGS) -o $$@ $$(SRC_$(1)) $$(LDFLAGS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call PROGRAM_RULE,$(p))))
 
 STEP ?= 1
 PORT ?= 5000

@@ -36,4 +36,4 @@ if [ ! -f "$local/usr/include/cmocka.h" ] || [ -z "$lib" ]; then
     lib=$(ls -d "$local"/usr/lib/*/ | head -n 1)
 fi
 lib=${lib%/}
-echo "-I$local/usr/include -L$lib -Wl,-rpath,$(pwd)/$lib -lcmocka"
+echo "-isystem $local/usr/include -L$lib -Wl,-rpath,$(pwd)/$lib -lcmocka"

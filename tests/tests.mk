@@ -3,18 +3,26 @@
 SELECTOR_BACKENDS := $(if $(filter Linux,$(shell uname -s)),epoll poll,kqueue poll)
 # Unit tests: tests/NAME_test.c, linked with the step sources it tests
 # (UNIT_NAME) and the harness.
-UNIT_TESTS := http bmp
+UNIT_TESTS := copies gen coro coro_programs http bmp asyncio ticker image
+UNIT_gen := 4_generators/gen.c
+UNIT_coro := 5_coroutines/gen.c
 UNIT_http := 6_async_await/http.c
 UNIT_bmp := 6_async_await/bmp.c
+UNIT_asyncio := $(addprefix 6_async_await/,asyncio.c gen.c selector.c)
+UNIT_image := 6_async_await/http.c 6_async_await/bmp.c
 
 TEST_PROGRAMS := build/server_test $(SELECTOR_BACKENDS:%=build/selector_test_%) $(UNIT_TESTS:%=build/%_test)
 SERVER_RUNS := \
 	"build/server_test 1_intro/server blocking" \
 	"build/server_test 2_select/server select" \
-	"build/server_test 3_selectors_callbacks/server scalable"
+	"build/server_test 3_selectors_callbacks/server scalable" \
+	"build/server_test 4_generators/server scalable" \
+	"build/server_test 5_coroutines/server scalable" \
+	"build/server_test 6_async_await/server scalable"
 TEST_RUNS := $(SERVER_RUNS) \
 	$(SELECTOR_BACKENDS:%=build/selector_test_%) \
-	$(UNIT_TESTS:%=build/%_test)
+	build/copies_test build/gen_test build/coro_test "build/coro_programs_test 5_coroutines" build/http_test build/bmp_test build/asyncio_test \
+	"build/ticker_test 6_async_await/ticker" build/image_test
 
 # Where kqueue cannot run, at least compile its backend (against a stub header).
 KQUEUE_CHECK := $(if $(filter kqueue,$(SELECTOR_BACKENDS)),,build/selector_kqueue.o)
@@ -25,10 +33,10 @@ test: all $(TEST_PROGRAMS) $(KQUEUE_CHECK)
 
 # The server suites again, each server run under valgrind's memcheck: any error
 # or leak makes its exit status 99, which fails the test that stopped it.
-valgrind: all build/server_test
+valgrind: all build/server_test build/image_test
 	@sh tests/peers.sh
 	@SERVER_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
-		sh tests/run.sh $(SERVER_RUNS)
+		sh tests/run.sh $(SERVER_RUNS) build/image_test
 
 build/cmocka.flags: tests/cmocka.sh
 	@mkdir -p build
@@ -47,7 +55,7 @@ build/selector_kqueue.o: $(wildcard 3_selectors_callbacks/selector*) tests/kqueu
 	$(CC) $(BASE_CFLAGS) -Werror -DSEL_USE_KQUEUE -Itests/kqueue_stub -c -o $@ 3_selectors_callbacks/selector.c
 
 .SECONDEXPANSION:
-build/%_test: tests/%_test.c $$(UNIT_$$*) $$(wildcard $$(dir $$(firstword $$(UNIT_$$*)))*.h) $(HARNESS) \
+build/%_test: tests/%_test.c $$(UNIT_$$*) $$(wildcard $$(addsuffix *.h,$$(dir $$(UNIT_$$*)))) $(HARNESS) \
 		build/cmocka.flags build/flags
-	$(CC) $(BASE_CFLAGS) -Itests -I$(dir $(firstword $(UNIT_$*))) -o $@ $< $(UNIT_$*) tests/harness.c \
+	$(CC) $(BASE_CFLAGS) -Itests $(addprefix -I,$(sort $(dir $(UNIT_$*)))) -o $@ $< $(UNIT_$*) tests/harness.c \
 		$(LDFLAGS) $$(cat build/cmocka.flags)
