@@ -91,11 +91,12 @@ bench: all
 # libFuzzer harnesses (clang only). New inputs go to build/fuzz/NAME.corpus; the
 # seeds in fuzz/corpus/NAME are read, never written; a crash is written to
 # build/fuzz/NAME-crash-* and fails the run.
-FUZZERS := http_response http_request http_url
+FUZZERS := http_response http_request http_url command
 FUZZ_SECONDS ?= 60
 FUZZ_SOURCES_http_response := 6_async_await/http.c
 FUZZ_SOURCES_http_request := 6_async_await/http.c
 FUZZ_SOURCES_http_url := 6_async_await/http.c
+FUZZ_SOURCES_command := 5_coroutines/gen.c
 print-fuzzers:
 	@echo $(FUZZERS)
 fuzz: $(FUZZERS:%=build/fuzz/%)

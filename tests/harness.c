@@ -175,29 +175,19 @@ long server_rss_kib(const struct server *s)
     return kib;
 }
 
-int server_log_has(const struct server *s, const char *text)
+int server_log_count(const struct server *s, const char *text)
 {
-    char buf[4096];
-    size_t keep = strlen(text), n = 0, got;
-    int found = 0;
     FILE *f = fopen(s->log, "r");
-    if (!f || keep >= sizeof buf / 2) {
-        if (f)
-            fclose(f);
+    char *line = NULL;
+    size_t size = 0;
+    int n = 0;
+    if (!f)
         return 0;
-    }
-    /* Read in blocks, keeping a tail so a match across two blocks is found. */
-    while (!found && (got = fread(buf + n, 1, sizeof buf - 1 - n, f)) > 0) {
-        n += got;
-        buf[n] = '\0';
-        found = strstr(buf, text) != NULL;
-        if (n > keep) {
-            memmove(buf, buf + n - keep, keep);
-            n = keep;
-        }
-    }
+    while (getline(&line, &size, f) > 0)
+        n += strstr(line, text) != NULL;
+    free(line);
     fclose(f);
-    return found;
+    return n;
 }
 
 int run_program(const char *binary, const char *const *args, char *out, size_t size)

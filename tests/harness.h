@@ -31,8 +31,8 @@ int server_stop(struct server *s);
 int server_alive(const struct server *s);
 /* Resident memory of the server in KiB (Linux /proc), or -1. */
 long server_rss_kib(const struct server *s);
-/* 1 if the server's log contains text. */
-int server_log_has(const struct server *s, const char *text);
+/* How many lines of the server's log contain text. */
+int server_log_count(const struct server *s, const char *text);
 
 /* Runs `binary args...` to completion with stdout and stderr captured into
  * out (NUL-terminated, truncated to size); returns the exit status or -1. */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -317,7 +318,7 @@ static void test_1100_connections_past_fd_setsize(void **state)
     answered = open_many(fds, 1100);
     /* Those past FD_SETSIZE are refused (closed and logged), the rest served. */
     assert_in_range(answered, 1000, 1099);
-    assert_true(server_log_has(&srv, "Refused"));
+    assert_true(server_log_count(&srv, "Refused") > 0);
     assert_true(server_alive(&srv));
     close_many(fds, 1100);
     /* Until the server has seen those closes its fds are still taken, so a new
@@ -336,6 +337,49 @@ static void test_5000_concurrent_clients(void **state)
     assert_int_equal(open_many(fds, 5000), 5000);
     assert_serving(); /* promptly, with 5,000 others connected */
     close_many(fds, 5000);
+}
+
+/* Sanitizers and valgrind hold freed memory back for a while (to catch its
+ * use after free): there, the memory test would measure them, not the server.
+ * They find leaks their own way. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+/* Opens n clients, has each answered, closes them all, and waits until the
+ * server has closed them too (its log says so). */
+static void wave_of_clients(int *fds, int n)
+{
+    int closed = server_log_count(&srv, "Connection closed");
+    assert_int_equal(open_many(fds, n), n);
+    close_many(fds, n);
+    for (int tries = 0; server_log_count(&srv, "Connection closed") < closed + n && tries < MUST_MS / 10; tries++)
+        nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+    assert_int_equal(server_log_count(&srv, "Connection closed"), closed + n);
+}
+
+/* Nothing stays allocated for a client that has left: a second wave of
+ * clients reuses the memory of the first instead of adding to it. */
+static void test_memory_comes_back_after_clients_leave(void **state)
+{
+    static int fds[3000];
+    long after_first, after_second;
+    (void)state;
+    assert_true(raise_fd_limit() > 3100);
+    wave_of_clients(fds, 3000);
+    after_first = server_rss_kib(&srv);
+    wave_of_clients(fds, 3000);
+    wave_of_clients(fds, 3000);
+    after_second = server_rss_kib(&srv);
+    if (after_first > 0)
+        assert_true(after_second - after_first < 256); /* 6,000 more clients: a leak of 48 bytes each would show */
 }
 
 #define SERVER_TEST(f) cmocka_unit_test_setup_teardown(f, start_server, stop_server)
@@ -369,6 +413,9 @@ int main(int argc, char **argv)
     const struct CMUnitTest scalable[] = {
         SERVER_TEST(test_5000_concurrent_clients),
     };
+    const struct CMUnitTest memory[] = {
+        SERVER_TEST(test_memory_comes_back_after_clients_leave),
+    };
     const char *kind = argc == 3 ? argv[2] : "";
     int failed;
     if (strcmp(kind, "blocking") != 0 && strcmp(kind, "select") != 0 && strcmp(kind, "scalable") != 0) {
@@ -382,5 +429,8 @@ int main(int argc, char **argv)
     failed += cmocka_run_group_tests_name("every client at once", concurrent, NULL, NULL);
     if (strcmp(kind, "select") == 0)
         return failed + cmocka_run_group_tests_name("FD_SETSIZE", select_limit, NULL, NULL);
-    return failed + cmocka_run_group_tests_name("thousands of clients", scalable, NULL, NULL);
+    failed += cmocka_run_group_tests_name("thousands of clients", scalable, NULL, NULL);
+    if (!SANITIZED && !getenv("SERVER_WRAPPER"))
+        failed += cmocka_run_group_tests_name("memory", memory, NULL, NULL);
+    return failed;
 }
