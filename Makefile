@@ -40,10 +40,10 @@ SRC_5_coroutines/server := $(addprefix 5_coroutines/,server.c gen.c selector.c)
 SRC_5_coroutines/coroutines := $(addprefix 5_coroutines/,coroutines.c gen.c)
 SRC_5_coroutines/delegation := $(addprefix 5_coroutines/,delegation.c gen.c)
 RUNTIME := asyncio.c gen.c selector.c
-SRC_6_async_await/server := $(addprefix 6_async_await/,server.c $(RUNTIME))
+SRC_6_async_await/server := $(addprefix 6_async_await/,server.c common.c $(RUNTIME))
 SRC_6_async_await/ticker := $(addprefix 6_async_await/,ticker.c $(RUNTIME))
-SRC_6_async_await/image_server := $(addprefix 6_async_await/,image_server.c $(RUNTIME) http.c bmp.c)
-SRC_6_async_await/downloader := $(addprefix 6_async_await/,downloader.c $(RUNTIME) http.c)
+SRC_6_async_await/image_server := $(addprefix 6_async_await/,image_server.c common.c $(RUNTIME) http.c bmp.c)
+SRC_6_async_await/downloader := $(addprefix 6_async_await/,downloader.c common.c $(RUNTIME) http.c)
 
 PROGRAMS := 1_intro/server 2_select/server 3_selectors_callbacks/server \
 	4_generators/server 4_generators/round_robin \

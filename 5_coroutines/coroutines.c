@@ -1,6 +1,6 @@
 /* Step 5's playground: drive the lesson's coroutines by hand, as in Python's
  * REPL: send values in, throw errors in, close them, and watch their state.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o coroutines coroutines.c gen.c -lm */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o coroutines coroutines.c gen.c */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>

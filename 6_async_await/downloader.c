@@ -1,6 +1,6 @@
 /* Step 6's image downloader (the lesson's demo): the same downloads one after another with blocking
  * sockets, then all at once as tasks on the small asyncio, and how long each way took.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o downloader downloader.c asyncio.c gen.c selector.c http.c */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o downloader downloader.c common.c asyncio.c gen.c selector.c http.c */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -18,13 +18,13 @@
 #include <unistd.h>
 
 #include "asyncio.h"
+#include "common.h"
 #include "http.h"
 
 #define DEFAULT_URL "http://127.0.0.1:8000/320/240"
 #define MAX_REDIRECTS 10
 #define MAX_COUNT 10000
 
-static const char *prog = "downloader";
 static const char *start_url = DEFAULT_URL;
 static int count = 10, concurrency; /* 0: no limit */
 static int run_sync = 1, run_async = 1;
@@ -524,7 +524,7 @@ static void write_timeline(struct mode *modes[], int n)
 
 /* ---- the command line ---- */
 
-static void usage(FILE *out)
+void usage(FILE *out)
 {
     fprintf(out, "usage: %s [-n COUNT] [-c CONCURRENCY] [-o DIR] [--sync | --async] [--timeout S]\n"
                  "       [--timeline FILE.svg] [URL]\n"
@@ -536,13 +536,6 @@ static void usage(FILE *out)
                  "  --timeline F  draw each download's start and end into the SVG file F\n"
                  "  -h            show this help\n",
             prog, DEFAULT_URL);
-}
-
-static void bad_usage(const char *what, const char *arg)
-{
-    fprintf(stderr, "%s: %s: %s\n", prog, what, arg);
-    usage(stderr);
-    exit(2);
 }
 
 static long number_arg(int argc, char **argv, int *i, long min, long max)

@@ -1,6 +1,6 @@
 /* Step 6's image server: a local stand-in for loremflickr.com, HTTP/1.1 on the same small asyncio as
  * server.c. One task per connection; each image waits --delay-ms with an async sleep, holding up no one.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o image_server image_server.c asyncio.c gen.c selector.c http.c bmp.c */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o image_server image_server.c common.c asyncio.c gen.c selector.c http.c bmp.c */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "asyncio.h"
+#include "common.h"
 #include "bmp.h"
 #include "http.h"
 #include "selector.h"
@@ -34,46 +35,11 @@
 #define LINGER_MS 2000
 #define PAGE_IMAGES 12
 
-static const char *prog = "image_server";
-static int verbose;
 static long long delay_ms = DEFAULT_DELAY_MS;
 /* Each redirect names a new picture, as loremflickr's do. */
 static uint32_t next_id = 1;
 
-static void trace(const char *fmt, ...)
-{
-    va_list ap;
-    if (!verbose)
-        return;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-static void stop_loop(void *loop)
-{
-    loop_stop(loop);
-}
-
-/* SIGPIPE would kill us when writing to a client that reset; we want EPIPE.
- * SIGINT/SIGTERM stop the loop cleanly: the loop itself runs stop_loop() for
- * them (asyncio's add_signal_handler), woken by the signal even if it arrives
- * just before the loop waits. */
-static void setup_signals(struct loop *loop)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    if (loop_add_signal_handler(loop, SIGINT, stop_loop, loop) < 0 ||
-        loop_add_signal_handler(loop, SIGTERM, stop_loop, loop) < 0) {
-        perror("cannot handle signals");
-        exit(1);
-    }
-}
-
-static void usage(FILE *out)
+void usage(FILE *out)
 {
     fprintf(out, "usage: %s [-v] [--delay-ms MS] [PORT]\n"
                  "  Serves pictures like loremflickr.com on 127.0.0.1:PORT (default %d, 0 = any free port):\n"
@@ -82,13 +48,6 @@ static void usage(FILE *out)
                  "  -v  trace what the event loop decides\n"
                  "  -h  show this help\n",
             prog, DEFAULT_PORT, DEFAULT_DELAY_MS);
-}
-
-static void bad_usage(const char *what, const char *arg)
-{
-    fprintf(stderr, "%s: %s: %s\n", prog, what, arg);
-    usage(stderr);
-    exit(2);
 }
 
 /* A whole decimal number in [0, max], or -1. */
@@ -130,62 +89,6 @@ static int parse_args(int argc, char **argv)
         }
     }
     return port;
-}
-
-static void describe_peer(int fd, char *out, size_t size)
-{
-    struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    char ip[INET_ADDRSTRLEN] = "?";
-    if (getpeername(fd, (struct sockaddr *)&addr, &len) == 0) {
-        inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
-        snprintf(out, size, "%s:%u", ip, (unsigned)ntohs(addr.sin_port));
-    } else {
-        snprintf(out, size, "fd %d", fd);
-    }
-}
-
-static void set_nonblocking(int fd)
-{
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
-/* Socket, bind and listen on 127.0.0.1:port, or exit with a message saying what to do. */
-static int listen_on(int port)
-{
-    struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    int one = 1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        perror("socket");
-        exit(1);
-    }
-    /* Restarting the server must not fail for the minute the last run's
-     * connections linger in TIME_WAIT. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons((unsigned short)port);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        if (errno == EADDRINUSE)
-            fprintf(stderr, "%s: port %d is in use; try: %s %d\n", prog, port, prog,
-                    port < 65535 ? port + 1 : 0);
-        else
-            fprintf(stderr, "%s: cannot bind 127.0.0.1:%d: %s\n", prog, port, strerror(errno));
-        exit(1);
-    }
-    /* The largest backlog the system allows: with a small one, a burst of
-     * connections waits seconds for SYN retries. */
-    if (listen(fd, SOMAXCONN) < 0) {
-        perror("listen");
-        exit(1);
-    }
-    getsockname(fd, (struct sockaddr *)&addr, &len);
-    printf("Listening on 127.0.0.1:%u\n", (unsigned)ntohs(addr.sin_port));
-    fflush(stdout);
-    return fd;
 }
 
 /* One client task: the task and its coroutine's frame, in one allocation of
@@ -465,32 +368,6 @@ static int server_body(struct gen *g)
             accept_connection(self->loop, self->io.conn);
     }
     GEN_END(g);
-}
-
-/* The loop runs until SIGINT or SIGTERM stops it. EINTR only says a signal arrived: its handler runs next. */
-static void event_loop(struct loop *loop)
-{
-    while (loop_run_forever(loop) < 0) {
-        if (errno != EINTR) {
-            perror("select");
-            exit(1);
-        }
-    }
-}
-
-/* Each client costs an fd: allow as many as the hard limit lets us, and
- * return that limit (no fd is numbered past it). */
-static int raise_fd_limit(void)
-{
-    struct rlimit lim;
-    if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
-        return 1024;
-    if (lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &lim);
-        getrlimit(RLIMIT_NOFILE, &lim);
-    }
-    return lim.rlim_cur > INT_MAX ? INT_MAX : (int)lim.rlim_cur;
 }
 
 int main(int argc, char **argv)
