@@ -142,3 +142,70 @@ int raise_fd_limit(void)
     }
     return lim.rlim_cur > INT_MAX ? INT_MAX : (int)lim.rlim_cur;
 }
+
+/* The connection task's done callback, however its coroutine ended (end of
+ * stream, an error raised out of it, or cancelled at shutdown): close the
+ * connection and free the frame. */
+static void close_connection(struct fut *task, void *data)
+{
+    struct conn *c = data;
+    if (task->error > 0)
+        trace("fd %d: %s", c->fd, strerror(task->error));
+    fprintf(stderr, "Connection closed %s\n", c->name);
+    close(c->fd); /* its socket operations stopped watching the fd when they ended */
+    free(c);
+}
+
+/* The server task calls this for each connection it accepts. */
+static void accept_connection(struct server *server, int fd)
+{
+    char name[32];
+    struct conn *c;
+    describe_peer(fd, name, sizeof name);
+    /* Non-blocking: a slow client must never make a recv() or send() wait. */
+    set_nonblocking(fd);
+    c = calloc(1, server->client_size);
+    if (!c) {
+        fprintf(stderr, "Refused %s: %s\n", name, strerror(errno));
+        close(fd);
+        return;
+    }
+    fprintf(stderr, "Connection from %s\n", name);
+    gen_init(&c->gen, server->client_body);
+    c->loop = server->loop;
+    c->fd = fd;
+    memcpy(c->name, name, sizeof name);
+    task_create(c->loop, &c->task, &c->gen); /* the lesson's asyncio.create_task(client(sock)) */
+    fut_add_done_callback(&c->task.fut, close_connection, c);
+}
+
+static int server_body(struct gen *g)
+{
+    struct server *self = (struct server *)g;
+    GEN_BEGIN(g);
+    for (;;) {
+        AWAIT_CATCH(g, sock_accept(self->loop, &self->io, self->listen_fd));
+        if (g->thrown == ECANCELED) /* shutting down */
+            GEN_RAISE(g, g->thrown);
+        if (g->thrown) {
+            /* Out of fds, say: like asyncio, pause a while rather than fail
+             * again at once, over and over, while the listening socket stays ready. */
+            fprintf(stderr, "accept: %s\n", strerror(g->thrown));
+            AWAIT(g, async_sleep(self->loop, &self->pause, 100));
+        } else {
+            accept_connection(self, self->io.conn);
+        }
+    }
+    GEN_END(g);
+}
+
+void start_server(struct loop *loop, struct server *server, int listen_fd, int (*client_body)(struct gen *g),
+                  size_t client_size)
+{
+    gen_init(&server->gen, server_body);
+    server->loop = loop;
+    server->listen_fd = listen_fd;
+    server->client_body = client_body;
+    server->client_size = client_size;
+    task_create(loop, &server->task, &server->gen); /* the lesson's asyncio.create_task(server()) */
+}

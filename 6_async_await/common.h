@@ -31,4 +31,32 @@ void event_loop(struct loop *loop);
 /* Raises the soft limit on open fds to the hard one; returns the limit. */
 int raise_fd_limit(void);
 
+/* One connection's task: the first member of each server's client frame. */
+struct conn {
+    struct gen gen;   /* first: the coroutine's frame starts here */
+    struct task task; /* runs the coroutine; done once it has ended */
+    struct loop *loop;
+    int fd;
+    char name[32];    /* "127.0.0.1:54321" */
+};
+
+/* The task that accepts connections (the lesson's async server()). */
+struct server {
+    struct gen gen;
+    struct task task;
+    struct sock_op io; /* always an accept on the listening socket */
+    struct fut pause;  /* after a failed accept */
+    struct loop *loop;
+    int listen_fd;
+    int (*client_body)(struct gen *g);
+    size_t client_size;
+};
+
+/* asyncio.start_server(): a task accepting connections on listen_fd; each
+ * gets a zeroed frame of client_size bytes (a struct whose first member is a
+ * struct conn) and a task running client_body on it. When that task ends, for
+ * whatever reason, the connection is closed and the frame freed. */
+void start_server(struct loop *loop, struct server *server, int listen_fd, int (*client_body)(struct gen *g),
+                  size_t client_size);
+
 #endif

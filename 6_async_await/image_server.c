@@ -95,14 +95,10 @@ static int parse_args(int argc, char **argv)
  * about 21 KB, most of it the request parser (its line buffer) and the two
  * buffers below. */
 struct client {
-    struct gen gen;        /* first: the coroutine's frame starts here */
-    struct task task;      /* runs the coroutine; done once it has ended */
+    struct conn conn;      /* first: its task, fd and name (common.h) */
     struct sock_op io;     /* the socket operation it awaits ... */
     struct wait_for wait;  /* ... within a time limit */
     struct fut sleep;      /* the delay before a picture */
-    struct loop *loop;
-    int fd;
-    char name[32];         /* "127.0.0.1:54321" */
     long long deadline;    /* loop time by which the request head must be in */
     http_request req;
     http_slice in;         /* received bytes the parser has not seen yet */
@@ -117,43 +113,6 @@ struct client {
     char buf[4096];        /* what recv() fills, while the task waits */
     char out[8192];        /* the head (and a short body), then each block of a picture */
 };
-
-/* The task's done callback, however its coroutine ended (closed, timed out, an
- * error, or cancelled at shutdown): close the connection, free the frame. */
-static void close_client(struct fut *task, void *data)
-{
-    struct client *c = data;
-    if (task->error > 0)
-        trace("fd %d: %s", c->fd, strerror(task->error));
-    fprintf(stderr, "Connection closed %s\n", c->name);
-    close(c->fd); /* its socket operations stopped watching the fd when they ended */
-    free(c);
-}
-
-static int client_body(struct gen *g);
-
-/* The server task calls this for each connection it accepts. */
-static void accept_connection(struct loop *loop, int fd)
-{
-    char name[32];
-    struct client *c;
-    describe_peer(fd, name, sizeof name);
-    /* Non-blocking: a slow client must never make a recv() or send() wait. */
-    set_nonblocking(fd);
-    c = calloc(1, sizeof *c);
-    if (!c) {
-        fprintf(stderr, "Refused %s: %s\n", name, strerror(errno));
-        close(fd);
-        return;
-    }
-    fprintf(stderr, "Connection from %s\n", name);
-    gen_init(&c->gen, client_body);
-    c->loop = loop;
-    c->fd = fd;
-    memcpy(c->name, name, sizeof name);
-    task_create(loop, &c->task, &c->gen);
-    fut_add_done_callback(&c->task.fut, close_client, c);
-}
 
 static const char *reason(int status)
 {
@@ -281,14 +240,14 @@ static void route(struct client *c)
 static struct fut *write_block(struct client *c)
 {
     size_t n = bmp_read(c->w, c->h, c->id, c->sent, (unsigned char *)c->out, sizeof c->out);
-    return wait_for(c->loop, &c->wait, sock_sendall(c->loop, &c->io, c->fd, c->out, n), SEND_TIMEOUT_MS);
+    return wait_for(c->conn.loop, &c->wait, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, n), SEND_TIMEOUT_MS);
 }
 
 /* Receive more of the request, within what is left of its time. */
 static struct fut *read_request(struct client *c)
 {
-    long long left = c->deadline - loop_time(c->loop);
-    return wait_for(c->loop, &c->wait, sock_recv(c->loop, &c->io, c->fd, c->buf, sizeof c->buf),
+    long long left = c->deadline - loop_time(c->conn.loop);
+    return wait_for(c->conn.loop, &c->wait, sock_recv(c->conn.loop, &c->io, c->conn.fd, c->buf, sizeof c->buf),
                     left > 0 ? left : 0);
 }
 
@@ -300,12 +259,12 @@ static int client_body(struct gen *g)
     GEN_BEGIN(g);
     for (;;) {
         http_request_init(&c->req);
-        c->deadline = loop_time(c->loop) + REQUEST_TIMEOUT_MS;
+        c->deadline = loop_time(c->conn.loop) + REQUEST_TIMEOUT_MS;
         /* Bytes of a pipelined request may be left in c->in: parse them first. */
         while (http_request_feed(&c->req, &c->in) == HTTP_MORE) {
             AWAIT(g, read_request(c));
             if (c->io.n == 0) {
-                trace("fd %d: end of stream", c->fd);
+                trace("fd %d: end of stream", c->conn.fd);
                 GEN_RETURN(g, NULL);
             }
             c->in = (http_slice){ c->buf, c->io.n };
@@ -313,17 +272,17 @@ static int client_body(struct gen *g)
         if (c->req.error) {
             c->head_only = 0;
             respond_error(c, c->req.error_status, "", c->req.error);
-            fprintf(stderr, "%s: bad request: %s %d\n", c->name, c->req.error, c->status);
+            fprintf(stderr, "%s: bad request: %s %d\n", c->conn.name, c->req.error, c->status);
         } else {
             route(c);
             fprintf(stderr, "%s %s %d\n", c->req.method, c->req.target, c->status);
         }
         if (c->w > 0) { /* a picture: take our time, as a far-away server would */
-            trace("fd %d: picture %lu, %ux%u, %zu bytes, after %lld ms", c->fd, (unsigned long)c->id, c->w, c->h,
+            trace("fd %d: picture %lu, %ux%u, %zu bytes, after %lld ms", c->conn.fd, (unsigned long)c->id, c->w, c->h,
                   c->size, delay_ms);
-            AWAIT(g, async_sleep(c->loop, &c->sleep, delay_ms));
+            AWAIT(g, async_sleep(c->conn.loop, &c->sleep, delay_ms));
         }
-        AWAIT(g, wait_for(c->loop, &c->wait, sock_sendall(c->loop, &c->io, c->fd, c->out, c->out_len),
+        AWAIT(g, wait_for(c->conn.loop, &c->wait, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, c->out_len),
                           SEND_TIMEOUT_MS));
         while (c->w > 0 && !c->head_only && c->sent < c->size) {
             AWAIT(g, write_block(c));
@@ -335,38 +294,13 @@ static int client_body(struct gen *g)
     /* Closing with unread bytes in the socket would reset the connection, and
      * the reset can destroy the response before the client reads it. So: say
      * we are done (FIN), and read until the client closes, for a short while. */
-    shutdown(c->fd, SHUT_WR);
-    c->deadline = loop_time(c->loop) + LINGER_MS;
+    shutdown(c->conn.fd, SHUT_WR);
+    c->deadline = loop_time(c->conn.loop) + LINGER_MS;
     do {
         AWAIT_CATCH(g, read_request(c));
         if (g->thrown == ECANCELED)
             GEN_RAISE(g, g->thrown);
     } while (!g->thrown && c->io.n > 0);
-    GEN_END(g);
-}
-
-/* The server task: it awaits each accept. */
-struct server {
-    struct gen gen;
-    struct task task;
-    struct sock_op io; /* always an accept on the listening socket */
-    struct loop *loop;
-    int listen_fd;
-};
-
-static int server_body(struct gen *g)
-{
-    struct server *self = (struct server *)g;
-    GEN_BEGIN(g);
-    for (;;) {
-        AWAIT_CATCH(g, sock_accept(self->loop, &self->io, self->listen_fd));
-        if (g->thrown == ECANCELED) /* shutting down */
-            GEN_RAISE(g, g->thrown);
-        if (g->thrown)
-            fprintf(stderr, "accept: %s\n", strerror(g->thrown));
-        else
-            accept_connection(self->loop, self->io.conn);
-    }
     GEN_END(g);
 }
 
@@ -392,10 +326,7 @@ int main(int argc, char **argv)
     if (verbose)
         loop_set_trace(loop, trace);
     trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
-    gen_init(&server.gen, server_body);
-    server.loop = loop;
-    server.listen_fd = listen_fd;
-    task_create(loop, &server.task, &server.gen);
+    start_server(loop, &server, listen_fd, client_body, sizeof(struct client));
     event_loop(loop);
     /* Cancel every task (asyncio.run's cleanup): each client task ends, and its
      * done callback closes the connection and frees the frame. */

@@ -70,65 +70,21 @@ struct writer {
     struct client *client;
 };
 
-/* One client task: the task and its coroutine's frame, in one allocation of
- * 1,472 bytes on a 64-bit machine (the receive buffer 1,024 of them, the task
- * 128, the socket operation it awaits 128, the writer's frame 72, struct gen
- * 64, the name 32): all a client costs besides its socket, so 10,000 clients
- * take about 15 MB. */
+/* One client task: its connection (common.h: the task, the fd, the name),
+ * the socket operation it awaits and its coroutine's frame, in one allocation
+ * of about 1,500 bytes on a 64-bit machine, 1,024 of them the receive buffer:
+ * all a client costs besides its socket, so 10,000 clients take about 15 MB. */
 struct client {
-    struct gen gen;        /* first: the coroutine's frame starts here */
-    struct task task;      /* runs the coroutine; done once it has ended */
+    struct conn conn;      /* first: its task, fd and name (common.h) */
     struct sock_op io;     /* the socket operation it awaits: its future */
-    struct loop *loop;
-    int fd;
     int eof;          /* the client has stopped sending (closed or half-closed) */
     size_t owed;      /* reply bytes owed, sent before reading more */
-    char name[32];    /* "127.0.0.1:54321" */
     struct writer writer; /* the sub-coroutine that sends what is owed */
     /* Unlike step 5's loop buffer, this one is in the frame: recv() fills it
      * while the task waits, so it must outlive the await. Every idle client
      * holds it, hence 1 KiB rather than 4. */
     char buf[1024];
 };
-
-/* The task's done callback, however its coroutine ended (end of stream, an
- * error raised out of it, or cancelled at shutdown): close the connection and
- * free the frame. */
-static void close_client(struct fut *task, void *data)
-{
-    struct client *c = data;
-    if (task->error > 0)
-        trace("fd %d: %s", c->fd, strerror(task->error));
-    fprintf(stderr, "Connection closed %s\n", c->name);
-    close(c->fd); /* its socket operations stopped watching the fd when they ended */
-    free(c);
-}
-
-static int client_body(struct gen *g);
-
-/* The server task calls this for each connection it accepts. */
-static void accept_connection(struct loop *loop, int fd)
-{
-    char name[32];
-    struct client *c;
-    describe_peer(fd, name, sizeof name);
-    /* Non-blocking: a slow client must never make a recv() or send() wait. */
-    set_nonblocking(fd);
-    c = calloc(1, sizeof *c);
-    if (!c) {
-        fprintf(stderr, "Refused %s: %s\n", name, strerror(errno));
-        close(fd);
-        return;
-    }
-    fprintf(stderr, "Connection from %s\n", name);
-    gen_init(&c->gen, client_body);
-    c->writer.client = c;
-    c->loop = loop;
-    c->fd = fd;
-    memcpy(c->name, name, sizeof name);
-    task_create(loop, &c->task, &c->gen); /* the lesson's asyncio.create_task(client(sock)) */
-    fut_add_done_callback(&c->task.fut, close_client, c);
-}
 
 /* Count what the client sent (the result of its recv); every '\n' owes it one
  * reply. */
@@ -139,9 +95,9 @@ static void read_lines(struct client *c)
         for (size_t i = 0; i < n; i++)
             lines += c->buf[i] == '\n';
         c->owed += lines * REPLY_LEN;
-        trace("fd %d: read %zu bytes, %zu lines, %zu bytes owed", c->fd, n, lines, c->owed);
+        trace("fd %d: read %zu bytes, %zu lines, %zu bytes owed", c->conn.fd, n, lines, c->owed);
     } else {
-        trace("fd %d: end of stream, %zu bytes still owed", c->fd, c->owed);
+        trace("fd %d: end of stream, %zu bytes still owed", c->conn.fd, c->owed);
         c->eof = 1;
     }
 }
@@ -156,9 +112,9 @@ static int write_owed(struct gen *g)
     GEN_BEGIN(g);
     while (c->owed > 0) {
         size_t len = c->owed < sizeof replies ? c->owed : sizeof replies;
-        AWAIT(g, sock_sendall(c->loop, &c->io, c->fd, replies, len));
+        AWAIT(g, sock_sendall(c->conn.loop, &c->io, c->conn.fd, replies, len));
         c->owed -= c->io.n;
-        trace("fd %d: sent %zu bytes, %zu still owed", c->fd, c->io.n, c->owed);
+        trace("fd %d: sent %zu bytes, %zu still owed", c->conn.fd, c->io.n, c->owed);
     }
     GEN_END(g);
 }
@@ -169,8 +125,9 @@ static int client_body(struct gen *g)
 {
     struct client *c = (struct client *)g;
     GEN_BEGIN(g);
+    c->writer.client = c;
     while (!c->eof) {
-        AWAIT(g, sock_recv(c->loop, &c->io, c->fd, c->buf, sizeof c->buf));
+        AWAIT(g, sock_recv(c->conn.loop, &c->io, c->conn.fd, c->buf, sizeof c->buf));
         read_lines(c);
         /* Write everything owed before reading again. That also bounds the
          * output held for a client that sends but never reads, with no limit
@@ -183,36 +140,6 @@ static int client_body(struct gen *g)
         }
     }
     /* The client stopped sending and is owed nothing: we are done. */
-    GEN_END(g);
-}
-
-/* The server task (the lesson's async server()): it awaits each accept. */
-struct server {
-    struct gen gen;
-    struct task task;
-    struct sock_op io; /* always an accept on the listening socket */
-    struct fut pause;  /* after a failed accept */
-    struct loop *loop;
-    int listen_fd;
-};
-
-static int server_body(struct gen *g)
-{
-    struct server *self = (struct server *)g;
-    GEN_BEGIN(g);
-    for (;;) {
-        AWAIT_CATCH(g, sock_accept(self->loop, &self->io, self->listen_fd));
-        if (g->thrown == ECANCELED) /* shutting down */
-            GEN_RAISE(g, g->thrown);
-        if (g->thrown) {
-            /* Out of fds, say: like asyncio, pause a while rather than fail
-             * again at once, over and over, while the listening socket stays ready. */
-            fprintf(stderr, "accept: %s\n", strerror(g->thrown));
-            AWAIT(g, async_sleep(self->loop, &self->pause, 100));
-        } else {
-            accept_connection(self->loop, self->io.conn);
-        }
-    }
     GEN_END(g);
 }
 
@@ -240,10 +167,7 @@ int main(int argc, char **argv)
     if (verbose)
         loop_set_trace(loop, trace);
     trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
-    gen_init(&server.gen, server_body);
-    server.loop = loop;
-    server.listen_fd = listen_fd;
-    task_create(loop, &server.task, &server.gen); /* the lesson's asyncio.create_task(server()) */
+    start_server(loop, &server, listen_fd, client_body, sizeof(struct client));
     event_loop(loop);
     /* Cancel every task (asyncio.run's cleanup): each client task ends, and its
      * done callback closes the connection and frees the frame. */
