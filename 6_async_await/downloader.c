@@ -57,7 +57,7 @@ struct download {
     long long start_ms, end_ms;   /* relative to the mode's start */
     char error[300];         /* "" while all is well */
     char request[HTTP_PATH_MAX + HTTP_HOST_MAX + 128];
-    char buf[8192];
+    char buf[32768];         /* large reads: a thousand downloads at once move 230 MB */
 };
 
 /* ---- what both modes share: time, messages, the response, the file ---- */
@@ -623,6 +623,7 @@ int main(int argc, char **argv)
     if (argc > 0)
         prog = argv[0];
     parse_args(argc, argv);
+    raise_fd_limit(); /* every download at once holds a socket and a file */
     if ((error = http_url_parse(&url, start_url)) != NULL) {
         /* Every image would fail the same way: say it once per image all the
          * same, as for any other error, and leave nothing behind. */
