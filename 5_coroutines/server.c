@@ -486,6 +486,16 @@ static void event_loop(struct selector *sel)
                 continue;
             }
             w = task->yielded;
+            /* A socket is almost always writable, so a send is tried at once,
+             * on the generator's next turn, as step 4's client does it itself:
+             * asking the selector first would cost a turn of the loop and two
+             * epoll_ctl() calls per reply. Only a send that would block (EAGAIN
+             * just now) waits for the selector. */
+            if (w->io && w->events == SEL_WRITE && err != EAGAIN) {
+                trace("fd %d: will send at once", w->fd);
+                tasks_push(task);
+                continue;
+            }
             /* File it under what it waits for: the key of its fd, registered
              * when the fd was opened, now holds it. Waiting again for the same
              * event, as a woken generator mostly does, changes nothing in the
