@@ -139,6 +139,20 @@ static void test_errors(void **state)
     assert_string_equal(out, "404");
 }
 
+/* A client that connects and says nothing is closed after the request time
+ * limit (10 s), and holds up no one meanwhile. */
+static void test_silent_client_times_out(void **state)
+{
+    int port = port_of(state), silent = client_connect(port);
+    assert_true(silent >= 0);
+    assert_int_equal(client_send(silent, "GET /320/2", 10, MUST_MS), 10); /* and no more */
+    assert_int_equal(sh("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:%d/nope", port), 0);
+    assert_string_equal(out, "404");
+    assert_true(client_quiet(silent, QUIET_MS)); /* not closed at once */
+    assert_true(client_wait_close(silent, MUST_MS));
+    close(silent);
+}
+
 /* "MODE: N images, B bytes in T s" from the downloader's output. */
 static double seconds(const char *mode, int *images, long long *bytes)
 {
@@ -322,6 +336,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_image_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silent_client_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_download_both_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_download_from_python, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
