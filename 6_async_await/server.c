@@ -154,16 +154,16 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof replies; i += REPLY_LEN)
         memcpy(replies + i, REPLY, REPLY_LEN);
     fd_limit = raise_fd_limit();
-    listen_fd = listen_on(port);
-    /* Non-blocking, so a client that vanishes between select() and accept()
-     * cannot leave us stuck in accept(). */
-    set_nonblocking(listen_fd);
     loop = loop_create();
     if (!loop) {
         fprintf(stderr, "%s: cannot create the %s selector: %s\n", prog, sel_backend(), strerror(errno));
         exit(1);
     }
-    setup_signals(loop);
+    setup_signals(loop); /* before the port is announced: a SIGTERM may follow at once */
+    listen_fd = listen_on(port);
+    /* Non-blocking, so a client that vanishes between select() and accept()
+     * cannot leave us stuck in accept(). */
+    set_nonblocking(listen_fd);
     if (verbose)
         loop_set_trace(loop, trace);
     trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
