@@ -3,6 +3,7 @@
  * steps have these in server.c; here three programs use them. */
 #define _POSIX_C_SOURCE 200809L
 #include "common.h"
+#include "selector.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -118,7 +119,7 @@ int listen_on(int port)
 
 /* The scheduler is asyncio.c's loop now: it runs until SIGINT or SIGTERM
  * stops it. EINTR only says a signal arrived: its handler runs next. */
-void event_loop(struct loop *loop)
+static void event_loop(struct loop *loop)
 {
     while (loop_run_forever(loop) < 0) {
         if (errno != EINTR) {
@@ -208,4 +209,33 @@ void start_server(struct loop *loop, struct server *server, int listen_fd, int (
     server->client_body = client_body;
     server->client_size = client_size;
     task_create(loop, &server->task, &server->gen); /* the lesson's asyncio.create_task(server()) */
+}
+
+int run_server(int port, int (*client_body)(struct gen *g), size_t client_size)
+{
+    int listen_fd, fd_limit = raise_fd_limit();
+    struct server server;
+    struct loop *loop = loop_create();
+    if (!loop) {
+        fprintf(stderr, "%s: cannot create the %s selector: %s\n", prog, sel_backend(), strerror(errno));
+        exit(1);
+    }
+    setup_signals(loop); /* before the port is announced: a SIGTERM may follow at once */
+    listen_fd = listen_on(port);
+    /* Non-blocking, so a client that vanishes between select() and accept()
+     * cannot leave us stuck in accept(). */
+    set_nonblocking(listen_fd);
+    if (verbose)
+        loop_set_trace(loop, trace);
+    trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
+    start_server(loop, &server, listen_fd, client_body, client_size);
+    event_loop(loop);
+    /* Cancel every task (asyncio.run's cleanup): each client task ends, and its
+     * done callback closes the connection and frees the frame. */
+    if (loop_shutdown(loop) < 0)
+        perror("select");
+    loop_close(loop);
+    close(listen_fd);
+    fprintf(stderr, "Stopped\n");
+    return 0;
 }

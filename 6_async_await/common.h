@@ -26,8 +26,6 @@ void set_nonblocking(int fd);
 /* A socket listening on 127.0.0.1:port, announced on stdout as
  * "Listening on 127.0.0.1:PORT"; or exit with a message saying what to do. */
 int listen_on(int port);
-/* Runs the loop until SIGINT or SIGTERM stops it. */
-void event_loop(struct loop *loop);
 /* Raises the soft limit on open fds to the hard one; returns the limit. */
 int raise_fd_limit(void);
 
@@ -58,5 +56,9 @@ struct server {
  * whatever reason, the connection is closed and the frame freed. */
 void start_server(struct loop *loop, struct server *server, int listen_fd, int (*client_body)(struct gen *g),
                   size_t client_size);
+/* A whole server's life, asyncio.run(start_server(...)) then serve_forever():
+ * a loop, signals, 127.0.0.1:port, start_server(), then the loop runs until
+ * SIGINT or SIGTERM, and every task is cancelled and freed. Returns 0. */
+int run_server(int port, int (*client_body)(struct gen *g), size_t client_size);
 
 #endif

@@ -2,28 +2,17 @@
  * socket operations (futures); the loop runs each task when its future is done.
  * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c common.c asyncio.c gen.c selector.c */
 #define _POSIX_C_SOURCE 200809L
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "asyncio.h"
 #include "common.h"
-#include "selector.h"
 
 #define DEFAULT_PORT 5000
 #define REPLY "Hello world\n"
 #define REPLY_LEN (sizeof REPLY - 1)
-
 
 /* Every reply is the same 12 bytes, so what a client is owed is a number, not
  * a buffer: we send slices of this block of replies until the count drops to 0. */
@@ -145,36 +134,11 @@ static int client_body(struct gen *g)
 
 int main(int argc, char **argv)
 {
-    int port, listen_fd, fd_limit;
-    struct loop *loop;
-    struct server server;
+    int port;
     if (argc > 0)
         prog = argv[0];
     port = parse_args(argc, argv);
     for (size_t i = 0; i < sizeof replies; i += REPLY_LEN)
         memcpy(replies + i, REPLY, REPLY_LEN);
-    fd_limit = raise_fd_limit();
-    loop = loop_create();
-    if (!loop) {
-        fprintf(stderr, "%s: cannot create the %s selector: %s\n", prog, sel_backend(), strerror(errno));
-        exit(1);
-    }
-    setup_signals(loop); /* before the port is announced: a SIGTERM may follow at once */
-    listen_fd = listen_on(port);
-    /* Non-blocking, so a client that vanishes between select() and accept()
-     * cannot leave us stuck in accept(). */
-    set_nonblocking(listen_fd);
-    if (verbose)
-        loop_set_trace(loop, trace);
-    trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
-    start_server(loop, &server, listen_fd, client_body, sizeof(struct client));
-    event_loop(loop);
-    /* Cancel every task (asyncio.run's cleanup): each client task ends, and its
-     * done callback closes the connection and frees the frame. */
-    if (loop_shutdown(loop) < 0)
-        perror("select");
-    loop_close(loop);
-    close(listen_fd);
-    fprintf(stderr, "Stopped\n");
-    return 0;
+    return run_server(port, client_body, sizeof(struct client));
 }
