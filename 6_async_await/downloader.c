@@ -33,6 +33,8 @@ static const char *dir_name = "images";
 static const char *timeline_file;
 static int dir_fd = -1;
 static int on_terminal;
+/* Ctrl-C or SIGTERM: downloads under way stop and remove their part files. */
+static volatile sig_atomic_t interrupted;
 
 /* One image: where it is, what became of it. In async mode it is also the
  * frame of the task that downloads it. */
@@ -98,6 +100,8 @@ static void fail(struct download *d, const char *fmt, ...)
 
 static const char *error_text(int err)
 {
+    if (interrupted && (err == EINTR || err == ECANCELED))
+        return "interrupted";
     return err == ETIMEDOUT ? "timed out" : err == ECONNREFUSED ? "connection refused" : strerror(err);
 }
 
@@ -303,8 +307,9 @@ static int connect_blocking(struct download *d)
             err = errno;
         } else {
             pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
-            if (poll(&pfd, 1, (int)timeout_ms) <= 0)
-                err = ETIMEDOUT;
+            int ready = poll(&pfd, 1, (int)timeout_ms);
+            if (ready <= 0)
+                err = ready < 0 ? errno : ETIMEDOUT;
             else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
                 err = errno;
         }
@@ -333,7 +338,7 @@ static void download_sync(struct download *d, struct mode *m)
         prepare_request(d);
         while (sent < strlen(d->request)) {
             ssize_t n = send(d->fd, d->request + sent, strlen(d->request) - sent, 0);
-            if (n < 0 && errno == EINTR)
+            if (n < 0 && errno == EINTR && !interrupted)
                 continue;
             if (n < 0) {
                 fail(d, "%s", error_text(errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno));
@@ -343,8 +348,8 @@ static void download_sync(struct download *d, struct mode *m)
         }
         outcome = d->error[0] ? FAILED : GOING;
         while (outcome == GOING) {
-            ssize_t n = recv(d->fd, d->buf, sizeof d->buf, 0);
-            if (n < 0 && errno == EINTR)
+            ssize_t n = interrupted ? (errno = EINTR, -1) : recv(d->fd, d->buf, sizeof d->buf, 0);
+            if (n < 0 && errno == EINTR && !interrupted)
                 continue;
             if (n < 0)
                 fail(d, "%s", error_text(errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno));
@@ -400,6 +405,8 @@ static int download_body(struct gen *g)
                 d->fd = -1;
                 d->error[0] = '\0'; /* the next address may work: report the last error */
                 fail(d, "%s", error_text(g->thrown));
+                if (g->thrown == ECANCELED)
+                    break;
             }
         }
         freeaddrinfo(d->addrs);
@@ -436,10 +443,20 @@ static int download_body(struct gen *g)
     GEN_END(g);
 }
 
+/* Ctrl-C in async mode: every download is cancelled at its await point, and
+ * cleans up as for any other error. */
+static void cancel_downloads(void *arg)
+{
+    struct mode *m = arg;
+    interrupted = 1;
+    for (int i = 0; i < count; i++)
+        task_cancel(&m->downloads[i].task);
+}
+
 static void download_async(struct mode *m)
 {
     struct loop *loop = loop_create();
-    struct fut **futs = calloc((size_t)count, sizeof *futs);
+    struct fut **futs = calloc((size_t)count, sizeof *futs), *done;
     struct gather all;
     waiting = calloc((size_t)count, sizeof *waiting);
     if (!loop || !futs || !waiting) {
@@ -447,16 +464,22 @@ static void download_async(struct mode *m)
         exit(1);
     }
     async_mode = m;
+    loop_add_signal_handler(loop, SIGINT, cancel_downloads, m);
+    loop_add_signal_handler(loop, SIGTERM, cancel_downloads, m);
     for (int i = 0; i < count; i++) {
         struct download *d = &m->downloads[i];
         gen_init(&d->gen, download_body);
         d->loop = loop;
         futs[i] = &task_create(loop, &d->task, &d->gen)->fut;
     }
-    /* The lesson's asyncio.gather(*tasks): done when every download is. */
-    if (loop_run_until_complete(loop, gather(loop, &all, futs, NULL, (size_t)count)) < 0) {
-        perror("select");
-        exit(1);
+    /* The lesson's asyncio.gather(*tasks): done when every download is. EINTR
+     * only says a signal arrived (Ctrl-C): its handler runs next. */
+    done = gather(loop, &all, futs, NULL, (size_t)count);
+    while (loop_run_until_complete(loop, done) < 0) {
+        if (errno != EINTR) {
+            perror("select");
+            exit(1);
+        }
     }
     loop_shutdown(loop);
     loop_close(loop);
@@ -586,6 +609,12 @@ static void parse_args(int argc, char **argv)
 }
 
 /* Runs one mode over fresh downloads; prints its summary. */
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
 static void run_mode(struct mode *m, const http_url *url)
 {
     m->downloads = calloc((size_t)count, sizeof *m->downloads);
@@ -601,7 +630,7 @@ static void run_mode(struct mode *m, const http_url *url)
     }
     m->start_ms = now_ms();
     if (strcmp(m->name, "sync") == 0)
-        for (int i = 0; i < count; i++)
+        for (int i = 0; i < count && !interrupted; i++)
             download_sync(&m->downloads[i], m);
     else
         download_async(m);
@@ -634,6 +663,12 @@ int main(int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_IGN; /* a server that resets: EPIPE, not death */
     sigaction(SIGPIPE, &sa, NULL);
+    /* Ctrl-C: the blocking call returns EINTR (no SA_RESTART) and the download
+     * stops cleanly; a second Ctrl-C kills at once (SA_RESETHAND). */
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     if (mkdir(dir_name, 0777) < 0 && errno != EEXIST) {
         fprintf(stderr, "%s: cannot create %s: %s\n", prog, dir_name, strerror(errno));
         return 1;
@@ -648,7 +683,7 @@ int main(int argc, char **argv)
         run_mode(&sync_run, &url);
         ran[n++] = &sync_run;
     }
-    if (run_async) {
+    if (run_async && !interrupted) {
         run_mode(&async_run, &url);
         ran[n++] = &async_run;
     }
@@ -661,5 +696,5 @@ int main(int argc, char **argv)
         free(ran[i]->downloads);
     }
     close(dir_fd);
-    return failed ? 1 : 0;
+    return interrupted ? 130 : failed ? 1 : 0; /* 130: the shell's code for Ctrl-C */
 }

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bmp.h"
@@ -236,8 +237,9 @@ static void test_download_from_python(void **state)
 }
 
 /* A broken server of our own on a free port: it answers every request the
- * same way, then closes. Returns its pid; *port gets the port. */
-static pid_t broken_server(const char *answer, int *port)
+ * same way, then closes (or, with hold, keeps the connection open and says
+ * no more). Returns its pid; *port gets the port. */
+static pid_t broken_server(const char *answer, int *port, int hold)
 {
     struct sockaddr_in addr = { .sin_family = AF_INET };
     socklen_t len = sizeof addr;
@@ -251,6 +253,9 @@ static pid_t broken_server(const char *answer, int *port)
     pid = fork();
     if (pid == 0) {
         char buf[4096], reply[512];
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1); /* so it never holds the test's output open */
+        dup2(null, 2);
         for (;;) {
             int c = accept(fd, NULL, NULL);
             size_t got = 0;
@@ -265,7 +270,8 @@ static pid_t broken_server(const char *answer, int *port)
             }
             snprintf(reply, sizeof reply, answer, *port);
             send(c, reply, strlen(reply), 0);
-            close(c);
+            if (!hold)
+                close(c);
         }
     }
     close(fd);
@@ -306,17 +312,51 @@ static void test_failures(void **state)
     expect_failure(url, "connection refused");
     close(sock);
 
-    pid = broken_server("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789", &port);
+    pid = broken_server("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789", &port, 0);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/x.bmp", port);
     expect_failure(url, "truncated body");
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
 
-    pid = broken_server("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d/again\r\nContent-Length: 0\r\n\r\n", &port);
+    pid = broken_server("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d/again\r\nContent-Length: 0\r\n\r\n", &port, 0);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/x.bmp", port);
     expect_failure(url, "too many redirects");
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+}
+
+/* Ctrl-C in the middle of a download, in either mode: the part file goes,
+ * and the downloader ends with the shell's code for Ctrl-C. */
+static void test_ctrl_c_leaves_nothing(void **state)
+{
+    const char *modes[] = { "--sync", "--async" };
+    (void)state;
+    for (int m = 0; m < 2; m++) {
+        char url[64];
+        int port, status, started;
+        pid_t server = broken_server("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789", &port, 1);
+        pid_t pid = fork();
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/x.bin", port);
+        if (pid == 0) {
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            dup2(null, 2);
+            execl(DOWNLOADER, DOWNLOADER, modes[m], "-n", "2", "-o", TMP "/int", url, (char *)NULL);
+            _exit(127);
+        }
+        /* A part file shows the download is under way. */
+        for (int tries = 0; count_files(TMP "/int") < 1 && tries < MUST_MS / 10; tries++)
+            nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+        started = count_files(TMP "/int");
+        kill(pid, SIGINT);
+        waitpid(pid, &status, 0);
+        kill(server, SIGKILL); /* before any assertion, so no server outlives a failure */
+        waitpid(server, NULL, 0);
+        assert_true(started >= 1);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 130);
+        assert_int_equal(count_files(TMP "/int"), 0);
+    }
 }
 
 static void test_bad_arguments(void **state)
@@ -340,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_download_both_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_download_from_python, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ctrl_c_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
     };
     signal(SIGPIPE, SIG_IGN);
