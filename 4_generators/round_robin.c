@@ -79,8 +79,13 @@ static struct gen *tasks_pop_first(void)
     return g;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1) { /* no options: the demo always does the same */
+        int help = strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0;
+        fprintf(help ? stdout : stderr, "usage: %s\n  %s\n", argv[0], "prints what the lesson's two generators yield, taking turns");
+        return help ? 0 : 2;
+    }
     struct str_gen g1;
     struct num_gen g2;
     tasks_append(gen_of_str(&g1, "any string"));

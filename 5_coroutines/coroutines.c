@@ -286,8 +286,13 @@ static int run_command(struct command *cmd)
     return 1;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1) { /* no options: the demo always does the same */
+        int help = strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0;
+        fprintf(help ? stdout : stderr, "usage: %s\n  %s\n", argv[0], "reads commands on stdin (send 4, throw, state, help, ...)");
+        return help ? 0 : 2;
+    }
     int interactive = isatty(STDIN_FILENO);
     char *line = NULL;
     size_t size = 0;

@@ -4,6 +4,7 @@
  * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o delegation delegation.c gen.c */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
+#include <string.h>
 
 #include "gen.h"
 
@@ -106,8 +107,13 @@ static void session(struct delegator *d)
     throw_error(d, GEN_STOP, "StopIteration");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1) { /* no options: the demo always does the same */
+        int help = strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0;
+        fprintf(help ? stdout : stderr, "usage: %s\n  %s\n", argv[0], "the lesson's delegation demo, by hand and with yield from");
+        return help ? 0 : 2;
+    }
     struct gen sub;
     struct delegator d;
 

@@ -279,6 +279,16 @@ static void test_delegation_output(void **state)
     assert_string_equal(out, expected);
 }
 
+/* Both take no arguments: -h explains, anything else is an error. */
+static void test_command_lines(void **state)
+{
+    (void)state;
+    assert_true(run_expect(coroutines, "-h", 0, "usage:"));
+    assert_true(run_expect(coroutines, "average", 2, "usage:"));
+    assert_true(run_expect(delegation, "--help", 0, "usage:"));
+    assert_true(run_expect(delegation, "-x", 2, "usage:"));
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +301,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_quit_stops_reading),
         cmocka_unit_test(test_delegation_output),
+        cmocka_unit_test(test_command_lines),
     };
     const char *dir = argc > 1 ? argv[1] : "5_coroutines";
     snprintf(coroutines, sizeof coroutines, "%s/coroutines", dir);

@@ -326,6 +326,14 @@ static void test_round_robin_demo_output(void **state)
     assert_string_equal(out, expected);
 }
 
+/* The demo takes no arguments: -h explains, anything else is an error. */
+static void test_round_robin_command_line(void **state)
+{
+    (void)state;
+    assert_true(run_expect(round_robin_binary, "-h", 0, "usage:"));
+    assert_true(run_expect(round_robin_binary, "--bogus", 2, "usage:"));
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +349,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_yield_inside_a_switch_resumes_wrong),
         cmocka_unit_test(test_round_robin_of_three),
         cmocka_unit_test(test_round_robin_demo_output),
+        cmocka_unit_test(test_round_robin_command_line),
     };
     if (argc > 2) {
         fprintf(stderr, "usage: %s [ROUND_ROBIN_BINARY]\n", argv[0]);

@@ -217,6 +217,17 @@ int run_program(const char *binary, const char *const *args, char *out, size_t s
     return pid < 0 ? -1 : wait_exit(pid, MUST_MS);
 }
 
+int run_expect(const char *binary, const char *arg, int status, const char *text)
+{
+    const char *args[] = { arg, NULL };
+    char out[4096];
+    int got = run_program(binary, args, out, sizeof out);
+    if (got == status && strstr(out, text))
+        return 1;
+    fprintf(stderr, "# %s %s: exit %d, printed:\n%s", binary, arg, got, out);
+    return 0;
+}
+
 int raise_fd_limit(void)
 {
     struct rlimit lim;

@@ -38,6 +38,10 @@ int server_log_count(const struct server *s, const char *text);
  * out (NUL-terminated, truncated to size); returns the exit status or -1. */
 int run_program(const char *binary, const char *const *args, char *out, size_t size);
 
+/* Runs `binary arg`; 1 if it exits with status having printed text (on
+ * stdout or stderr), else 0, after showing what it printed. */
+int run_expect(const char *binary, const char *arg, int status, const char *text);
+
 /* Raises this process's fd limit to the hard limit; returns the limit. */
 int raise_fd_limit(void);
 

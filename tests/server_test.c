@@ -197,13 +197,7 @@ static void test_netcat(void **state)
 
 static void expect_run(const char *arg, int status, const char *text)
 {
-    const char *args[] = { arg, NULL };
-    char out[4096];
-    int got = run_program(binary, args, out, sizeof out);
-    if (got != status || !strstr(out, text))
-        fprintf(stderr, "# %s %s: exit %d, printed:\n%s", binary, arg, got, out);
-    assert_int_equal(got, status);
-    assert_non_null(strstr(out, text));
+    assert_true(run_expect(binary, arg, status, text));
 }
 
 static void test_help(void **state)
