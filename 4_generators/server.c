@@ -453,7 +453,7 @@ static void event_loop(struct selector *sel)
         }
         trace("select(): %d ready", n);
         for (int i = 0; i < n; i++) {
-            /* Its callback: wake() for a generator's fd, stop_loop() for the self-pipe. */
+            /* Look the key up again: an earlier callback may have unregistered it. */
             const struct sel_key *key = sel_get_key(sel, ready[i].fd);
             int events = key ? ready[i].events & key->events : 0;
             if (!events)
