@@ -3,6 +3,7 @@
 #   make run STEP=2      build and run a server   make diff STEP=3 what step 3 changed
 #   make bench           measure every server     make fuzz        fuzz the parsers (FUZZ_SECONDS=60)
 #   make valgrind        the server tests, each server under valgrind
+#   make cross           build for macOS (arm64, x86-64) and musl with zig cc; test the musl servers
 #   CC=clang  WERROR=1  SANITIZE=1  BACKEND=poll|epoll|kqueue  change how it is built
 
 CC ?= cc
@@ -50,7 +51,7 @@ PROGRAMS := 1_intro/server 2_select/server 3_selectors_callbacks/server \
 	5_coroutines/server 5_coroutines/coroutines 5_coroutines/delegation \
 	6_async_await/server 6_async_await/ticker 6_async_await/image_server 6_async_await/downloader
 
-.PHONY: all test valgrind run diff bench fuzz print-fuzzers clean FORCE
+.PHONY: all test valgrind cross print-programs run diff bench fuzz print-fuzzers clean FORCE
 all: $(PROGRAMS)
 
 # Rebuild everything when the flags change (say, after SANITIZE=1).
@@ -81,6 +82,17 @@ diff:
 	@for f in $(notdir $(wildcard $(STEP_DIR)/*.[ch])); do \
 		if [ -f $(PREV_DIR)/$$f ]; then diff -u $(PREV_DIR)/$$f $(STEP_DIR)/$$f; else echo "new in $(STEP_DIR): $$f"; fi; \
 	done; true
+
+# --- other platforms ---
+# Every program built against another C library's headers, each target in an
+# output folder of its own (build/cross/TARGET/1_intro/server, ...) so the
+# in-place Linux binaries stay as they are. zig cc ships the macOS SDK headers
+# and musl; tests/cross.sh installs it into build/zig when ZIG is not given.
+CROSS_TARGETS := aarch64-macos x86_64-macos x86_64-linux-musl
+cross:
+	@sh tests/cross.sh $(CROSS_TARGETS)
+print-programs:
+	@$(foreach p,$(PROGRAMS),echo '$(p) $(SRC_$(p))';)
 
 # --- tests, benchmarks, fuzzing ---
 include tests/tests.mk
