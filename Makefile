@@ -16,6 +16,12 @@ ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
+# The selector backend stays the one the tree was last built with (make
+# BACKEND=poll, then make run STEP=3 runs the poll build); BACKEND= goes back
+# to the platform's best.
+ifeq ($(origin BACKEND),undefined)
+BACKEND := $(shell cat build/backend 2>/dev/null)
+endif
 BACKEND_FLAG_ :=
 BACKEND_FLAG_epoll := -DSEL_USE_EPOLL
 BACKEND_FLAG_kqueue := -DSEL_USE_KQUEUE
@@ -57,6 +63,7 @@ all: $(PROGRAMS)
 # Rebuild everything when the flags change (say, after SANITIZE=1).
 build/flags: FORCE
 	@mkdir -p build
+	@echo '$(BACKEND)' | cmp -s - build/backend || echo '$(BACKEND)' > build/backend
 	@echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
 
 # A program depends on every source of its step (selector.c includes its
@@ -73,6 +80,7 @@ STEP_DIR = $(firstword $(wildcard $(STEP)_*))
 run:
 	@test -n "$(STEP_DIR)" || { echo "no step $(STEP): try STEP=1 to STEP=$(words $(STEPS))"; exit 2; }
 	@$(MAKE) -s $(STEP_DIR)/server
+	@test -z "$(BACKEND)" -o "$(STEP)" -lt 3 || echo "(selector backend: $(BACKEND); BACKEND= for the default)"
 	./$(STEP_DIR)/server $(PORT)
 
 PREV_DIR = $(firstword $(wildcard $(shell expr $(STEP) - 1 2>/dev/null)_*))
