@@ -628,7 +628,7 @@ static int task_cancel_op(struct fut *fut)
     return 0;
 }
 
-struct task *task_create(struct loop *loop, struct task *task, struct gen *coro)
+struct task *aio_create_task(struct loop *loop, struct task *task, struct gen *coro)
 {
     fut_init(&task->fut, loop);
     task->fut.cancel_op = task_cancel_op;
@@ -713,7 +713,7 @@ static int sleep_cancel(struct fut *fut)
     return 1;
 }
 
-struct fut *async_sleep(struct loop *loop, struct fut *fut, long long ms)
+struct fut *aio_sleep(struct loop *loop, struct fut *fut, long long ms)
 {
     fut_init(fut, loop);
     fut->op = loop_call_later(loop, ms, sleep_done, fut).timer;
@@ -723,7 +723,7 @@ struct fut *async_sleep(struct loop *loop, struct fut *fut, long long ms)
 
 static void gather_child_done(struct fut *child, void *arg)
 {
-    struct gather *g = arg;
+    struct gather_fut *g = arg;
     if (child->error && !g->error)
         g->error = child->error;
     if (--g->pending > 0)
@@ -739,14 +739,14 @@ static void gather_child_done(struct fut *child, void *arg)
 
 static int gather_cancel(struct fut *fut)
 {
-    struct gather *g = (struct gather *)fut;
+    struct gather_fut *g = (struct gather_fut *)fut;
     g->cancelling = 1;
     for (size_t i = 0; i < g->n; i++)
         fut_cancel(g->futs[i]);
     return 0; /* done when the children are */
 }
 
-struct fut *gather(struct loop *loop, struct gather *g, struct fut **futs, void **results, size_t n)
+struct fut *aio_gather(struct loop *loop, struct gather_fut *g, struct fut **futs, void **results, size_t n)
 {
     fut_init(&g->fut, loop);
     g->futs = futs;
@@ -766,7 +766,7 @@ struct fut *gather(struct loop *loop, struct gather *g, struct fut **futs, void 
 
 static void wait_for_inner_done(struct fut *inner, void *arg)
 {
-    struct wait_for *w = arg;
+    struct wait_for_fut *w = arg;
     loop_cancel_timer(w->fut.loop, w->timer);
     if (w->timed_out)
         fut_finish(&w->fut, FUT_DONE, NULL, ETIMEDOUT);
@@ -778,7 +778,7 @@ static void wait_for_inner_done(struct fut *inner, void *arg)
 
 static void wait_for_timeout(void *arg)
 {
-    struct wait_for *w = arg;
+    struct wait_for_fut *w = arg;
     if (fut_done(w->inner)) /* finished in time; its callback is on its way */
         return;
     w->timed_out = 1;
@@ -787,13 +787,13 @@ static void wait_for_timeout(void *arg)
 
 static int wait_for_cancel(struct fut *fut)
 {
-    struct wait_for *w = (struct wait_for *)fut;
+    struct wait_for_fut *w = (struct wait_for_fut *)fut;
     loop_cancel_timer(fut->loop, w->timer);
     fut_cancel(w->inner);
     return 0; /* done when inner is */
 }
 
-struct fut *wait_for(struct loop *loop, struct wait_for *w, struct fut *inner, long long timeout_ms)
+struct fut *aio_wait_for(struct loop *loop, struct wait_for_fut *w, struct fut *inner, long long timeout_ms)
 {
     fut_init(&w->fut, loop);
     w->inner = inner;

@@ -142,7 +142,7 @@ struct task {
 
 /* Wraps coro in task and schedules its first step (asyncio: create_task).
  * task and coro must live until the task is done. Returns task. */
-struct task *task_create(struct loop *loop, struct task *task, struct gen *coro);
+struct task *aio_create_task(struct loop *loop, struct task *task, struct gen *coro);
 /* Throws ECANCELED into the coroutine at its await point (cancelling the future
  * it awaits): it may catch it and clean up; if not, the task ends CANCELLED.
  * Returns 1 if asked, 0 if the task was done already. */
@@ -168,14 +168,14 @@ static inline void *fut_awaitable(struct fut *fut)
 /* ---- awaitables: each fills a future the caller provides, and returns it ---- */
 
 /* fut is done with result NULL once ms have passed (asyncio.sleep). */
-struct fut *async_sleep(struct loop *loop, struct fut *fut, long long ms);
+struct fut *aio_sleep(struct loop *loop, struct fut *fut, long long ms);
 
 /* Done once every one of futs[0..n) is: results[i] = futs[i]'s result, in
  * argument order (results may be NULL), and its result is results. Its error is
  * the first error a child finished with. Unlike asyncio it waits for every child
  * even after an error, so no child outlives the frame that awaits the gather.
  * Cancelling it cancels every child. */
-struct gather {
+struct gather_fut {
     struct fut fut;
     struct fut **futs;
     void **results;
@@ -183,17 +183,17 @@ struct gather {
     int error;      /* the first error, kept until all are done */
     int cancelling;
 };
-struct fut *gather(struct loop *loop, struct gather *g, struct fut **futs, void **results, size_t n);
+struct fut *aio_gather(struct loop *loop, struct gather_fut *g, struct fut **futs, void **results, size_t n);
 
 /* Done like inner, unless timeout_ms pass first: then inner is cancelled and,
  * once it has finished, this fails with ETIMEDOUT (asyncio.wait_for). */
-struct wait_for {
+struct wait_for_fut {
     struct fut fut;
     struct fut *inner;
     struct timer_handle timer;
     int timed_out;
 };
-struct fut *wait_for(struct loop *loop, struct wait_for *w, struct fut *inner, long long timeout_ms);
+struct fut *aio_wait_for(struct loop *loop, struct wait_for_fut *w, struct fut *inner, long long timeout_ms);
 
 /* A socket operation on a non-blocking fd, done when it completed (result NULL:
  * read its fields) or failed (error: the errno value). Cancelling it stops

@@ -185,7 +185,7 @@ static void accept_connection(struct server *server, int fd)
     c->loop = server->loop;
     c->fd = fd;
     memcpy(c->name, name, sizeof name);
-    task_create(c->loop, &c->task, &c->gen); /* the lesson's asyncio.create_task(client(sock)) */
+    aio_create_task(c->loop, &c->task, &c->gen); /* the lesson's asyncio.create_task(client(sock)) */
     fut_add_done_callback(&c->task.fut, close_connection, c);
 }
 
@@ -201,7 +201,7 @@ static int server_body(struct gen *g)
             /* Out of fds, say: like asyncio, pause a while rather than fail
              * again at once, over and over, while the listening socket stays ready. */
             fprintf(stderr, "accept: %s\n", strerror(g->thrown));
-            AWAIT(g, async_sleep(self->loop, &self->pause, 100));
+            AWAIT(g, aio_sleep(self->loop, &self->pause, 100));
         } else {
             accept_connection(self, self->io.conn);
         }
@@ -209,7 +209,7 @@ static int server_body(struct gen *g)
     GEN_END(g);
 }
 
-void start_server(struct loop *loop, struct server *server, int listen_fd, int (*client_body)(struct gen *g),
+void aio_start_server(struct loop *loop, struct server *server, int listen_fd, int (*client_body)(struct gen *g),
                   size_t client_size)
 {
     gen_init(&server->gen, server_body);
@@ -217,7 +217,7 @@ void start_server(struct loop *loop, struct server *server, int listen_fd, int (
     server->listen_fd = listen_fd;
     server->client_body = client_body;
     server->client_size = client_size;
-    task_create(loop, &server->task, &server->gen); /* the lesson's asyncio.create_task(server()) */
+    aio_create_task(loop, &server->task, &server->gen); /* the lesson's asyncio.create_task(server()) */
 }
 
 int run_server(int port, int (*client_body)(struct gen *g), size_t client_size)
@@ -237,7 +237,7 @@ int run_server(int port, int (*client_body)(struct gen *g), size_t client_size)
     if (verbose)
         loop_set_trace(loop, trace);
     trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
-    start_server(loop, &server, listen_fd, client_body, client_size);
+    aio_start_server(loop, &server, listen_fd, client_body, client_size);
     event_loop(loop);
     /* Cancel every task (asyncio.run's cleanup): each client task ends, and its
      * done callback closes the connection and frees the frame. */

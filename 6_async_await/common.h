@@ -54,10 +54,10 @@ struct server {
  * gets a zeroed frame of client_size bytes (a struct whose first member is a
  * struct conn) and a task running client_body on it. When that task ends, for
  * whatever reason, the connection is closed and the frame freed. */
-void start_server(struct loop *loop, struct server *server, int listen_fd, int (*client_body)(struct gen *g),
+void aio_start_server(struct loop *loop, struct server *server, int listen_fd, int (*client_body)(struct gen *g),
                   size_t client_size);
-/* A whole server's life, asyncio.run(start_server(...)) then serve_forever():
- * a loop, signals, 127.0.0.1:port, start_server(), then the loop runs until
+/* A whole server's life, asyncio.run(aio_start_server(...)) then serve_forever():
+ * a loop, signals, 127.0.0.1:port, aio_start_server(), then the loop runs until
  * SIGINT or SIGTERM, and every task is cancelled and freed. Returns 0. */
 int run_server(int port, int (*client_body)(struct gen *g), size_t client_size);
 

@@ -43,7 +43,7 @@ struct download {
     struct gen gen;          /* first: the coroutine's frame starts here */
     struct task task;
     struct sock_op io;
-    struct wait_for wait;
+    struct wait_for_fut wait;
     struct fut turn;         /* -c: done when a slot is free for it */
     struct loop *loop;
     int index;               /* 1, 2, ... as the messages count them */
@@ -373,7 +373,7 @@ static int waiting_head, waiting_tail;
 /* Wraps an operation in the time limit: no progress for timeout_ms fails it. */
 static struct fut *in_time(struct download *d, struct fut *op)
 {
-    return wait_for(d->loop, &d->wait, op, timeout_ms);
+    return aio_wait_for(d->loop, &d->wait, op, timeout_ms);
 }
 
 static int download_body(struct gen *g)
@@ -458,7 +458,7 @@ static void download_async(struct mode *m)
 {
     struct loop *loop = loop_create();
     struct fut **futs = calloc((size_t)count, sizeof *futs), *done;
-    struct gather all;
+    struct gather_fut all;
     waiting = calloc((size_t)count, sizeof *waiting);
     if (!loop || !futs || !waiting) {
         fprintf(stderr, "%s: %s\n", prog, strerror(errno));
@@ -471,11 +471,11 @@ static void download_async(struct mode *m)
         struct download *d = &m->downloads[i];
         gen_init(&d->gen, download_body);
         d->loop = loop;
-        futs[i] = &task_create(loop, &d->task, &d->gen)->fut;
+        futs[i] = &aio_create_task(loop, &d->task, &d->gen)->fut;
     }
     /* The lesson's asyncio.gather(*tasks): done when every download is. EINTR
      * only says a signal arrived (Ctrl-C): its handler runs next. */
-    done = gather(loop, &all, futs, NULL, (size_t)count);
+    done = aio_gather(loop, &all, futs, NULL, (size_t)count);
     while (loop_run_until_complete(loop, done) < 0) {
         if (errno != EINTR) {
             perror("select");

@@ -91,7 +91,7 @@ static int parse_args(int argc, char **argv)
 struct client {
     struct conn conn;      /* first: its task, fd and name (common.h) */
     struct sock_op io;     /* the socket operation it awaits ... */
-    struct wait_for wait;  /* ... within a time limit */
+    struct wait_for_fut wait;  /* ... within a time limit */
     struct fut sleep;      /* the delay before a picture */
     long long deadline;    /* loop time by which the request head must be in */
     http_request req;
@@ -234,14 +234,14 @@ static void route(struct client *c)
 static struct fut *write_block(struct client *c)
 {
     size_t n = bmp_read(c->w, c->h, c->id, c->sent, (unsigned char *)c->out, sizeof c->out);
-    return wait_for(c->conn.loop, &c->wait, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, n), SEND_TIMEOUT_MS);
+    return aio_wait_for(c->conn.loop, &c->wait, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, n), SEND_TIMEOUT_MS);
 }
 
 /* Receive more of the request, within what is left of its time. */
 static struct fut *read_request(struct client *c)
 {
     long long left = c->deadline - loop_time(c->conn.loop);
-    return wait_for(c->conn.loop, &c->wait, sock_recv(c->conn.loop, &c->io, c->conn.fd, c->buf, sizeof c->buf),
+    return aio_wait_for(c->conn.loop, &c->wait, sock_recv(c->conn.loop, &c->io, c->conn.fd, c->buf, sizeof c->buf),
                     left > 0 ? left : 0);
 }
 
@@ -274,9 +274,9 @@ static int client_body(struct gen *g)
         if (c->w > 0) { /* a picture: take our time, as a far-away server would */
             trace("fd %d: picture %lu, %ux%u, %zu bytes, after %lld ms", c->conn.fd, (unsigned long)c->id, c->w, c->h,
                   c->size, delay_ms);
-            AWAIT(g, async_sleep(c->conn.loop, &c->sleep, delay_ms));
+            AWAIT(g, aio_sleep(c->conn.loop, &c->sleep, delay_ms));
         }
-        AWAIT(g, wait_for(c->conn.loop, &c->wait, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, c->out_len),
+        AWAIT(g, aio_wait_for(c->conn.loop, &c->wait, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, c->out_len),
                           SEND_TIMEOUT_MS));
         while (c->w > 0 && !c->head_only && c->sent < c->size) {
             AWAIT(g, write_block(c));

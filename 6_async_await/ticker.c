@@ -29,7 +29,7 @@ static int print_nums_body(struct gen *g)
         printf("%d\n", self->num);
         fflush(stdout); /* a pipe sees each line as it comes */
         self->num++;
-        AWAIT(g, async_sleep(self->loop, &self->sleep_done, 100));
+        AWAIT(g, aio_sleep(self->loop, &self->sleep_done, 100));
     }
     GEN_END(g);
 }
@@ -54,7 +54,7 @@ static int print_time_body(struct gen *g)
             fflush(stdout);
         }
         self->count++;
-        AWAIT(g, async_sleep(self->loop, &self->sleep_done, 1000));
+        AWAIT(g, aio_sleep(self->loop, &self->sleep_done, 1000));
     }
     GEN_END(g);
 }
@@ -68,7 +68,7 @@ struct main_coro {
     struct print_time time;
     struct task task1, task2;
     struct fut *tasks[2];
-    struct gather both;
+    struct gather_fut both;
 };
 
 static int main_body(struct gen *g)
@@ -79,9 +79,9 @@ static int main_body(struct gen *g)
     self->nums.loop = self->loop;
     gen_init(&self->time.gen, print_time_body);
     self->time.loop = self->loop;
-    self->tasks[0] = &task_create(self->loop, &self->task1, &self->nums.gen)->fut;
-    self->tasks[1] = &task_create(self->loop, &self->task2, &self->time.gen)->fut;
-    AWAIT(g, gather(self->loop, &self->both, self->tasks, NULL, 2));
+    self->tasks[0] = &aio_create_task(self->loop, &self->task1, &self->nums.gen)->fut;
+    self->tasks[1] = &aio_create_task(self->loop, &self->task2, &self->time.gen)->fut;
+    AWAIT(g, aio_gather(self->loop, &self->both, self->tasks, NULL, 2));
     GEN_END(g);
 }
 
@@ -138,7 +138,7 @@ int main(int argc, char **argv)
     struct loop *loop;
     struct main_coro main_coro;
     struct task main_task;
-    struct wait_for deadline;
+    struct wait_for_fut deadline;
     struct fut *done;
     if (argc > 0)
         prog = argv[0];
@@ -150,7 +150,7 @@ int main(int argc, char **argv)
     }
     gen_init(&main_coro.gen, main_body);
     main_coro.loop = loop;
-    task_create(loop, &main_task, &main_coro.gen);
+    aio_create_task(loop, &main_task, &main_coro.gen);
     if (loop_add_signal_handler(loop, SIGINT, cancel_main, &main_task) < 0 ||
         loop_add_signal_handler(loop, SIGTERM, cancel_main, &main_task) < 0) {
         perror("cannot handle signals");
@@ -158,7 +158,7 @@ int main(int argc, char **argv)
     }
     /* --seconds N: asyncio.wait_for(main(), N), which cancels main (and, through
      * the gather, both tasks) when time is up. */
-    done = seconds >= 0 ? wait_for(loop, &deadline, &main_task.fut, seconds * 1000) : &main_task.fut;
+    done = seconds >= 0 ? aio_wait_for(loop, &deadline, &main_task.fut, seconds * 1000) : &main_task.fut;
     /* asyncio.run(main()). EINTR only says a signal arrived: its handler runs next. */
     while (loop_run_until_complete(loop, done) < 0) {
         if (errno != EINTR) {

@@ -105,7 +105,7 @@ static void test_done_callbacks_run_once_in_order_through_the_loop(void **state)
     assert_string_equal(events, "a:done b:done c:done");
     fut_add_done_callback(&fut, say_done, "late"); /* done already: still through the loop */
     assert_string_equal(events, "a:done b:done c:done");
-    run(async_sleep(loop, &later, 10)); /* a few more iterations */
+    run(aio_sleep(loop, &later, 10)); /* a few more iterations */
     assert_string_equal(events, "a:done b:done c:done late:done"); /* each once */
 }
 
@@ -174,7 +174,7 @@ static void test_timers_run_in_deadline_order(void **state)
     loop_call_later(loop, 20, say_at, "b");
     loop_call_later(loop, 10, say_at, "a2"); /* same deadline as a: after it */
     loop_call_later(loop, 0, say_at, "now");
-    run(async_sleep(loop, &last, 40));
+    run(aio_sleep(loop, &last, 40));
     assert_string_equal(events, "now@0 a@10 a2@10 b@20 c@30");
     assert_int_equal(loop_time(loop), 40);
 }
@@ -199,14 +199,14 @@ static void test_cancelled_timers_do_not_run(void **state)
     /* Due in the same iteration, queued behind the one that cancels it. */
     loop_call_later(loop, 30, cancel_victim, "canceller");
     victim = loop_call_later(loop, 30, say, "victim");
-    run(async_sleep(loop, &end, 50));
+    run(aio_sleep(loop, &end, 50));
     assert_string_equal(events, "kept canceller");
     /* A handle of a timer that ran does not cancel the next timer made from its node. */
     h = loop_call_later(loop, 10, say, "first");
-    run(async_sleep(loop, &end, 20));
+    run(aio_sleep(loop, &end, 20));
     loop_call_later(loop, 10, say, "second");
     assert_int_equal(loop_cancel_timer(loop, h), 0);
-    run(async_sleep(loop, &end, 20));
+    run(aio_sleep(loop, &end, 20));
     assert_string_equal(events, "kept canceller first second");
 }
 
@@ -235,7 +235,7 @@ static void test_many_timers_keep_order(void **state)
     }
     for (int i = 0; i < 200; i += 3)
         assert_int_equal(loop_cancel_timer(loop, handles[i]), 1);
-    run(async_sleep(loop, &end, 100));
+    run(aio_sleep(loop, &end, 100));
     for (int d = 0; d < 50; d++) /* by deadline, then by order of call */
         for (int i = 0; i < 200; i++)
             if (i % 3 != 0 && delays[i] == d) {
@@ -250,7 +250,7 @@ static void test_virtual_clock_jumps_to_the_next_timer(void **state)
     struct fut hour;
     (void)state;
     assert_int_equal(loop_time(loop), 0);
-    run(async_sleep(loop, &hour, 3600 * 1000));
+    run(aio_sleep(loop, &hour, 3600 * 1000));
     assert_int_equal(loop_time(loop), 3600 * 1000);
 }
 
@@ -303,7 +303,7 @@ static int bottom_body(struct gen *g)
     struct bottom *self = (struct bottom *)g;
     GEN_BEGIN(g);
     record("bottom sleeps");
-    AWAIT(g, async_sleep(loop, &self->sleep_done, 10));
+    AWAIT(g, aio_sleep(loop, &self->sleep_done, 10));
     record("bottom@%lld", loop_time(loop));
     if (self->fail)
         GEN_RAISE(g, self->fail);
@@ -358,7 +358,7 @@ static void test_await_chain_through_three_coroutines(void **state)
     struct task task;
     (void)state;
     gen_init(&top.gen, top_body);
-    run(&task_create(loop, &task, &top.gen)->fut);
+    run(&aio_create_task(loop, &task, &top.gen)->fut);
     assert_string_equal(events, "bottom sleeps bottom@10 middle got 'from bottom' top got 'from middle'");
     assert_int_equal(task.fut.state, FUT_DONE);
     assert_int_equal(task.fut.error, 0);
@@ -372,7 +372,7 @@ static void test_errors_propagate_up_the_chain(void **state)
     (void)state;
     gen_init(&raiser.gen, top_body);
     raiser.middle.bottom.fail = EIO;
-    run(&task_create(loop, &task, &raiser.gen)->fut);
+    run(&aio_create_task(loop, &task, &raiser.gen)->fut);
     assert_string_equal(events, "bottom sleeps bottom@10"); /* nobody after the raise went on */
     assert_int_equal(task.fut.state, FUT_DONE);
     assert_int_equal(task.fut.error, EIO);
@@ -380,7 +380,7 @@ static void test_errors_propagate_up_the_chain(void **state)
     events[0] = '\0';
     gen_init(&catcher.gen, top_body);
     catcher.middle.bottom.fail = EPIPE;
-    run(&task_create(loop, &task, &catcher.gen)->fut);
+    run(&aio_create_task(loop, &task, &catcher.gen)->fut);
     assert_string_equal(events, "bottom sleeps bottom@20 top caught EPIPE");
     assert_int_equal(task.fut.error, 0);
     assert_string_equal(task.fut.result, "recovered");
@@ -404,7 +404,7 @@ static int sleeper_body(struct gen *g)
     struct sleeper *self = (struct sleeper *)g;
     GEN_BEGIN(g);
     record("%s waits", self->name);
-    AWAIT_CATCH(g, self->awaits ? self->awaits : async_sleep(loop, &self->own, self->ms));
+    AWAIT_CATCH(g, self->awaits ? self->awaits : aio_sleep(loop, &self->own, self->ms));
     if (g->thrown == ECANCELED && self->catch_cancel) {
         record("%s cleans up@%lld", self->name, loop_time(loop));
         GEN_RETURN(g, "cleaned up");
@@ -421,7 +421,7 @@ static int sleeper_body(struct gen *g)
 static struct task *start_sleeper(struct task *task, struct sleeper *s)
 {
     gen_init(&s->gen, sleeper_body);
-    return task_create(loop, task, &s->gen);
+    return aio_create_task(loop, task, &s->gen);
 }
 
 static void cancel_task(void *arg)
@@ -494,7 +494,7 @@ static int self_canceller_body(struct gen *g)
     struct self_canceller *self = (struct self_canceller *)g;
     GEN_BEGIN(g);
     assert_int_equal(task_cancel(self->task), 1);
-    AWAIT_CATCH(g, async_sleep(loop, &self->sleep_done, 1000));
+    AWAIT_CATCH(g, aio_sleep(loop, &self->sleep_done, 1000));
     record("woke@%lld with %s", loop_time(loop), g->thrown == ECANCELED ? "ECANCELED" : "no error");
     GEN_END(g);
 }
@@ -506,7 +506,7 @@ static void test_a_task_cancelled_during_its_own_step(void **state)
     (void)state;
     s.task = &task;
     gen_init(&s.gen, self_canceller_body);
-    run(&task_create(loop, &task, &s.gen)->fut);
+    run(&aio_create_task(loop, &task, &s.gen)->fut);
     assert_string_equal(events, "woke@0 with ECANCELED");
     assert_int_equal(task.fut.state, FUT_DONE); /* it caught it */
 }
@@ -540,13 +540,13 @@ static void test_a_task_awaits_a_task(void **state)
     (void)state;
     a.other = start_sleeper(&inner, &s);
     gen_init(&a.gen, awaiter_body);
-    run(&task_create(loop, &outer, &a.gen)->fut);
+    run(&aio_create_task(loop, &outer, &a.gen)->fut);
     assert_string_equal(outer.fut.result, "v");
     /* Cancelling the outer task cancels the task it awaits, which wakes it. */
     events[0] = '\0';
     a2.other = start_sleeper(&inner2, &s2);
     gen_init(&a2.gen, awaiter_body);
-    task_create(loop, &outer2, &a2.gen);
+    aio_create_task(loop, &outer2, &a2.gen);
     loop_call_later(loop, 20, cancel_task, &outer2);
     run(&outer2.fut);
     assert_string_equal(events, "inner2 waits cancel@30 awaiter got error ECANCELED");
@@ -579,8 +579,8 @@ static void test_a_bare_yield_lets_the_others_run(void **state)
     (void)state;
     gen_init(&a.gen, yielder_body);
     gen_init(&b.gen, yielder_body);
-    task_create(loop, &ta, &a.gen);
-    task_create(loop, &tb, &b.gen);
+    aio_create_task(loop, &ta, &a.gen);
+    aio_create_task(loop, &tb, &b.gen);
     run(&tb.fut);
     assert_string_equal(events, "a1 b1 a2 b2 a3 b3");
 }
@@ -596,7 +596,7 @@ static void test_awaiting_a_done_future_goes_through_the_loop_once(void **state)
     fut_set_result(&done, "ready");
     start_sleeper(&ts, &s);
     gen_init(&b.gen, yielder_body);
-    task_create(loop, &tb, &b.gen);
+    aio_create_task(loop, &tb, &b.gen);
     run(&tb.fut);
     /* s does not go on at once: b runs in between, as after any await. */
     assert_string_equal(events, "s waits b1 s@0 b2 b3");
@@ -625,11 +625,11 @@ static void test_gather_keeps_argument_order(void **state)
     struct sleeper x = { .name = "x", .ms = 30, .value = "X" }, y = { .name = "y", .ms = 10, .value = "Y" };
     struct fut z;
     struct task tx, ty;
-    struct fut *futs[3] = { &start_sleeper(&tx, &x)->fut, &start_sleeper(&ty, &y)->fut, async_sleep(loop, &z, 20) };
+    struct fut *futs[3] = { &start_sleeper(&tx, &x)->fut, &start_sleeper(&ty, &y)->fut, aio_sleep(loop, &z, 20) };
     void *results[3];
-    struct gather all;
+    struct gather_fut all;
     (void)state;
-    run(gather(loop, &all, futs, results, 3));
+    run(aio_gather(loop, &all, futs, results, 3));
     assert_string_equal(events, "x waits y waits y@10 x@30");
     assert_int_equal(all.fut.error, 0);
     assert_ptr_equal(all.fut.result, results);
@@ -646,9 +646,9 @@ static void test_gather_first_error_wins(void **state)
     struct task ta, tb, tc;
     struct fut *futs[3] = { &start_sleeper(&ta, &a)->fut, &start_sleeper(&tb, &b)->fut, &start_sleeper(&tc, &c)->fut };
     void *results[3];
-    struct gather all;
+    struct gather_fut all;
     (void)state;
-    run(gather(loop, &all, futs, results, 3));
+    run(aio_gather(loop, &all, futs, results, 3));
     assert_int_equal(all.fut.error, EPIPE); /* b failed first, though a comes first */
     /* Every child has finished, so none outlives the gather. */
     assert_int_equal(loop_time(loop), 30);
@@ -667,9 +667,9 @@ static void test_cancelling_a_gather_cancels_its_children(void **state)
     struct sleeper a = { .name = "a", .ms = 100 }, b = { .name = "b", .ms = 100, .catch_cancel = 1 };
     struct task ta, tb;
     struct fut *futs[2] = { &start_sleeper(&ta, &a)->fut, &start_sleeper(&tb, &b)->fut };
-    struct gather all;
+    struct gather_fut all;
     (void)state;
-    gather(loop, &all, futs, NULL, 2);
+    aio_gather(loop, &all, futs, NULL, 2);
     loop_call_later(loop, 10, cancel_fut, &all.fut);
     run(&all.fut);
     assert_string_equal(events, "a waits b waits cancel@10 b cleans up@10");
@@ -680,9 +680,9 @@ static void test_cancelling_a_gather_cancels_its_children(void **state)
 
 static void test_gather_of_nothing_is_done(void **state)
 {
-    struct gather none;
+    struct gather_fut none;
     (void)state;
-    run(gather(loop, &none, NULL, NULL, 0));
+    run(aio_gather(loop, &none, NULL, NULL, 0));
     assert_int_equal(none.fut.error, 0);
 }
 
@@ -692,19 +692,19 @@ static void test_wait_for_times_out(void **state)
                    tidy = { .name = "tidy", .ms = 100, .catch_cancel = 1 };
     struct task ts, tt;
     struct fut never;
-    struct wait_for w1, w2, w3;
+    struct wait_for_fut w1, w2, w3;
     (void)state;
-    run(wait_for(loop, &w1, &start_sleeper(&ts, &slow)->fut, 50));
+    run(aio_wait_for(loop, &w1, &start_sleeper(&ts, &slow)->fut, 50));
     assert_int_equal(w1.fut.error, ETIMEDOUT);
     assert_int_equal(loop_time(loop), 50);
     assert_true(fut_cancelled(&ts.fut)); /* the inner one is cancelled */
     /* An inner task that catches the cancellation still times the wait out. */
-    run(wait_for(loop, &w2, &start_sleeper(&tt, &tidy)->fut, 50));
+    run(aio_wait_for(loop, &w2, &start_sleeper(&tt, &tidy)->fut, 50));
     assert_int_equal(w2.fut.error, ETIMEDOUT);
     assert_string_equal(tt.fut.result, "cleaned up");
     /* A plain future. */
     fut_init(&never, loop);
-    run(wait_for(loop, &w3, &never, 30));
+    run(aio_wait_for(loop, &w3, &never, 30));
     assert_int_equal(w3.fut.error, ETIMEDOUT);
     assert_true(fut_cancelled(&never));
     assert_int_equal(loop_time(loop), 130);
@@ -715,18 +715,18 @@ static void test_wait_for_done_in_time(void **state)
 {
     struct sleeper quick = { .name = "quick", .ms = 10, .value = "in time" }, bad = { .name = "bad", .ms = 10, .fail = EIO };
     struct task tq, tb;
-    struct wait_for w1, w2, w3;
+    struct wait_for_fut w1, w2, w3;
     struct fut tie;
     (void)state;
-    run(wait_for(loop, &w1, &start_sleeper(&tq, &quick)->fut, 50));
+    run(aio_wait_for(loop, &w1, &start_sleeper(&tq, &quick)->fut, 50));
     assert_int_equal(w1.fut.error, 0);
     assert_string_equal(w1.fut.result, "in time");
     assert_int_equal(loop_time(loop), 10);
-    run(wait_for(loop, &w2, &start_sleeper(&tb, &bad)->fut, 50));
+    run(aio_wait_for(loop, &w2, &start_sleeper(&tb, &bad)->fut, 50));
     assert_int_equal(w2.fut.error, EIO);
     assert_string_equal(events, "quick waits quick@10 bad waits bad@20");
     /* Done at the deadline, just before the timeout ran: done in time. */
-    run(wait_for(loop, &w3, async_sleep(loop, &tie, 50), 50));
+    run(aio_wait_for(loop, &w3, aio_sleep(loop, &tie, 50), 50));
     assert_int_equal(w3.fut.error, 0);
     assert_false(fut_cancelled(&tie));
 }
@@ -918,7 +918,7 @@ static void test_a_cancelled_recv_stops_watching(void **state)
     nonblocking_pair(sv);
     r.fd = sv[0];
     gen_init(&r.gen, receiver_body);
-    task_create(loop, &task, &r.gen);
+    aio_create_task(loop, &task, &r.gen);
     assert_int_equal(loop_run_once(loop), 0); /* it waits in recv */
     assert_int_equal(task_cancel(&task), 1);
     run(&task.fut);
@@ -926,7 +926,7 @@ static void test_a_cancelled_recv_stops_watching(void **state)
     assert_true(fut_cancelled(&r.io.fut));
     assert_int_equal(loop_remove_reader(loop, sv[0]), 0); /* nobody watches the fd */
     assert_int_equal(send(sv[1], "data", 4, 0), 4);
-    run(async_sleep(loop, &later, 20));
+    run(aio_sleep(loop, &later, 20));
     assert_string_equal(r.buf, "untouched");
     assert_string_equal(events, "");
     close(sv[0]);
