@@ -522,6 +522,7 @@ static void stop_all(void)
 /* --- the scenes --- */
 
 static char top[256], dir[64];
+static char images[256];       /* step 6: where the downloader writes, removed at the end */
 static char verdict[8][300];
 static int nverdicts;
 static char conclusion[600];
@@ -825,10 +826,8 @@ static int scene_coroutines(void)
     {
         int before = at;
         four_point_zero = expect_next(p, &at, "4.0", 1);
-        if (!four_point_zero) {
-            at = before;
-            EXPECT("4", 1, "average() after send 4: Python prints 4.0");
-        }
+        if (!four_point_zero && (at = before, !expect_next(p, &at, "4", 1)))
+            return fail("the playground printed neither 4.0 (as Python does) nor 4 after 'send 4'");
     }
     EXPECT("4.5", 1, "average() after send 5");
     EXPECT("Done", 0, "StopIteration thrown in, caught inside");
@@ -912,7 +911,7 @@ static int scene_asyncio(void)
 {
     struct proc *ticker = spawn("ticker", program("ticker"), NULL, 0), *server;
     int zero, three, numbers = 0, others = 0, port, first, open = 0, most_open[2] = { 0, 0 };
-    char images[256], url[64];
+    char url[64];
     double t_sync, t_async, ratio;
     const char *tmp = getenv("TMPDIR");
     if (!ticker)
@@ -983,7 +982,6 @@ static int scene_asyncio(void)
                 most_open[i >= middle] = open;
         }
     }
-    remove_dir(images);
     if (t_sync < 0 || t_async < 0)
         return -1;
     if (stop_proc(server, SIGTERM) < 0)
@@ -1075,6 +1073,8 @@ int main(int argc, char **argv)
     default: result = scene_asyncio(); break;
     }
     stop_all();
+    if (images[0])
+        remove_dir(images);
     for (int i = 0; i < nverdicts; i++)
         printf("ok - tour step %d: %s\n", step, verdict[i]);
     if (result < 0 || failure[0]) {
