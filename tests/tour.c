@@ -604,6 +604,21 @@ static int line_fds(const char *text, int *fds, int max)
     return n;
 }
 
+/* Whether text names a read or write set: "to read", "readable", "read set",
+ * not "ready". */
+static int names_set(const char *text, const char *stem)
+{
+    size_t n = strlen(stem);
+    for (const char *s = text; *s; s++) {
+        size_t i = 0;
+        while (i < n && tolower((unsigned char)s[i]) == stem[i])
+            i++;
+        if (i == n && tolower((unsigned char)s[n]) != 'y')
+            return 1;
+    }
+    return 0;
+}
+
 /* Step 3's registering, when the trace does not name it: a callback on an fd
  * that no callback named before the first client connected (the client's
  * socket, registered with its callback when accepted). */
@@ -672,8 +687,8 @@ static int scene_concurrent(void)
         if (events[i].kind != EV_LINE || events[i].src != server || !contains(events[i].text, "select"))
             continue;
         selects++;
-        read_set |= contains(events[i].text, "read");
-        write_set |= contains(events[i].text, "writ");
+        read_set |= names_set(events[i].text, "read");
+        write_set |= names_set(events[i].text, "writ");
     }
     if (step == 2) {
         if (!selects || !read_set || !write_set)
