@@ -1,6 +1,7 @@
 # asyncio from the ground up, in C: build every step, run them, test them.
 #   make                 build all steps          make test        run every test
 #   make run STEP=2      build and run a server   make diff STEP=3 what step 3 changed
+#   make tour STEP=1     play step 1's scene with clients A, B, C, and check it shows the lesson
 #   make bench           measure every server     make fuzz        fuzz the parsers (FUZZ_SECONDS=60)
 #   make valgrind        the server tests, each server under valgrind
 #   make cross           build for macOS (arm64, x86-64) and musl with zig cc; test the musl servers
@@ -57,7 +58,7 @@ PROGRAMS := 1_intro/server 2_select/server 3_selectors_callbacks/server \
 	5_coroutines/server 5_coroutines/coroutines 5_coroutines/delegation \
 	6_async_await/server 6_async_await/ticker 6_async_await/image_server 6_async_await/downloader
 
-.PHONY: all test valgrind cross print-programs run diff bench fuzz print-fuzzers clean FORCE
+.PHONY: all test valgrind cross print-programs run tour diff bench fuzz print-fuzzers clean FORCE
 all: $(PROGRAMS)
 
 # Rebuild everything when the flags change (say, after SANITIZE=1).
@@ -82,6 +83,11 @@ run:
 	@$(MAKE) -s $(STEP_DIR)/server
 	@test -z "$(BACKEND)" -o "$(STEP)" -lt 3 || echo "(selector backend: $(BACKEND); BACKEND= for the default)"
 	./$(STEP_DIR)/server $(PORT)
+
+# The lesson's scene, played by tests/tour.c: one timeline of the clients and
+# the server, checked against what the lesson claims (exit 1 if it does not show).
+tour: all build/tour
+	@build/tour $(STEP) .
 
 PREV_DIR = $(firstword $(wildcard $(shell expr $(STEP) - 1 2>/dev/null)_*))
 # Every source file of step N next to the same file of step N-1; new files are named.

@@ -11,7 +11,7 @@ UNIT_bmp := 6_async_await/bmp.c
 UNIT_asyncio := $(addprefix 6_async_await/,asyncio.c gen.c selector.c)
 UNIT_image := 6_async_await/http.c 6_async_await/bmp.c
 
-TEST_PROGRAMS := build/server_test $(SELECTOR_BACKENDS:%=build/selector_test_%) $(UNIT_TESTS:%=build/%_test)
+TEST_PROGRAMS := build/tour build/server_test $(SELECTOR_BACKENDS:%=build/selector_test_%) $(UNIT_TESTS:%=build/%_test)
 SERVER_RUNS := \
 	"build/server_test 1_intro/server blocking" \
 	"build/server_test 2_select/server select" \
@@ -22,7 +22,8 @@ SERVER_RUNS := \
 TEST_RUNS := $(SERVER_RUNS) \
 	$(SELECTOR_BACKENDS:%=build/selector_test_%) \
 	build/build_alone_test build/copies_test build/gen_test build/coro_test "build/coro_programs_test 5_coroutines" build/http_test build/bmp_test build/asyncio_test \
-	"build/ticker_test 6_async_await/ticker" build/image_test
+	"build/ticker_test 6_async_await/ticker" build/image_test \
+	$(foreach n,1 2 3 4 5 6,"build/tour $(n) .")
 
 # Where kqueue cannot run, make cross builds it against the macOS SDK headers.
 test: all $(TEST_PROGRAMS)
@@ -41,6 +42,10 @@ build/cmocka.flags: tests/cmocka.sh
 	CC="$(CC)" sh tests/cmocka.sh > $@.tmp && mv $@.tmp $@
 
 HARNESS := tests/harness.c tests/harness.h
+
+# Each step's scene (make tour STEP=N), played and checked: libc only, no harness.
+build/tour: tests/tour.c build/flags
+	$(CC) $(BASE_CFLAGS) -o $@ tests/tour.c $(LDFLAGS)
 
 build/server_test: tests/server_test.c $(HARNESS) build/cmocka.flags build/flags
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ tests/server_test.c tests/harness.c $(LDFLAGS) $$(cat build/cmocka.flags)
