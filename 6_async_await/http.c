@@ -505,6 +505,8 @@ static const char *response_line(http_response *r, char *line)
 {
     switch (r->state) {
     case R_STATUS_LINE:
+        if (line[0] == '\0')  /* empty lines before it, as before a request */
+            return NULL;
         r->state = R_HEADERS;
         return parse_status_line(r, line);
     case R_HEADERS:
@@ -622,9 +624,11 @@ static const char *target_path(const char *target)
     const char *authority = starts_with_nocase(target, "http://") ? target + 7
                           : starts_with_nocase(target, "https://") ? target + 8
                           : NULL;
-    if (authority == NULL || strcspn(authority, "/?#") == 0)
+    size_t len = authority != NULL ? strcspn(authority, "/?#") : 0;
+    /* user:password@ in an http URI is an error (RFC 9110 4.2.4) */
+    if (len == 0 || memchr(authority, '@', len) != NULL)
         return NULL;
-    return authority + strcspn(authority, "/?#");
+    return authority + len;
 }
 
 /* "METHOD target HTTP/1.x", single spaces. */

@@ -568,6 +568,12 @@ static void test_response_interim(void **state)
     expect_body(run, "ok");
     free(run);
 
+    /* Empty lines before a status line are skipped, as before a request. */
+    run = check_response((bytes)S("HTTP/1.1 100 Continue\r\n\r\n\r\n\nHTTP/1.1 204 No Content\r\n\r\n"), false, false);
+    assert_int_equal(run->end, HTTP_DONE);
+    assert_int_equal(run->status, 204);
+    free(run);
+
     /* An interim response alone is no answer yet. */
     run = check_response((bytes)S("HTTP/1.1 100 Continue\r\n\r\n"), false, false);
     assert_int_equal(run->end, HTTP_MORE);
@@ -759,7 +765,7 @@ static void test_response_hostile_table(void **state)
         {S("HTTP/1.1 -20 OK\r\n\r\n"), "malformed status line"},
         {S("http/1.1 200 OK\r\n\r\n"), "malformed status line"},
         {S("HTTP/1. 200 OK\r\n\r\n"), "malformed status line"},
-        {S("\r\nHTTP/1.1 200 OK\r\n\r\n"), "malformed status line"},
+        {S("\r\n \r\nHTTP/1.1 200 OK\r\n\r\n"), "malformed status line"},
         {S("<html>hello</html>"), "truncated head"},
         {S("<html>\n"), "malformed status line"},
         {S(OK_LINE "Content-Length: -1\r\n\r\n"), "bad Content-Length"},
@@ -1159,6 +1165,7 @@ static void test_request_bad_table(void **state)
         {S("GET ftp://h/ HTTP/1.1\r\n" H "\r\n"), 400, "bad request target"},
         {S("GET http:///x HTTP/1.1\r\n" H "\r\n"), 400, "bad request target"},
         {S("GET http:/x HTTP/1.1\r\n" H "\r\n"), 400, "bad request target"},
+        {S("GET http://u:p@h/x HTTP/1.1\r\n" H "\r\n"), 400, "bad request target"},
         {S("CONNECT h:443 HTTP/1.1\r\n" H "\r\n"), 400, "bad request target"},
         {S("OPTIONS * HTTP/1.1\r\n" H "\r\n"), 400, "bad request target"},
         {S("GET /caf\xc3\xa9 HTTP/1.1\r\n" H "\r\n"), 400, "bad request target"},
