@@ -38,6 +38,16 @@ static void parse(const uint8_t *text, size_t len, size_t max_step, result *out)
     }
 }
 
+/* The rule of the one line reader: an accepted head holds no CR without
+ * its LF and no control byte but HTAB, CR and LF. */
+static void check_head_bytes(const uint8_t *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((text[i] == '\r' && (i + 1 == len || text[i + 1] != '\n')) ||
+            (text[i] < 0x20 && text[i] != '\t' && text[i] != '\r' && text[i] != '\n') || text[i] == 0x7f)
+            abort();
+}
+
 /* What an accepted request promises: a target of printable ASCII that
  * starts with '/', and a size route within its bounds. */
 static void check_accepted(const http_request *r)
@@ -66,7 +76,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (whole.end == HTTP_ERROR && a->error_status != 400 && a->error_status != 414 &&
         a->error_status != 431 && a->error_status != 505)
         abort();
-    if (whole.end == HTTP_DONE)
+    if (whole.end == HTTP_DONE) {
         check_accepted(a);
+        check_head_bytes(data, whole.consumed);
+    }
     return 0;
 }
