@@ -3,6 +3,7 @@
 #   make run STEP=2      build and run a server   make diff STEP=3 what step 3 changed
 #   make bench           measure every server     make fuzz        fuzz the parsers (FUZZ_SECONDS=60)
 #   make valgrind        the server tests, each server under valgrind
+#   make cross           build for macOS (arm64, x86-64) and musl with zig cc; test the musl servers
 #   CC=clang  WERROR=1  SANITIZE=1  BACKEND=poll|epoll|kqueue  change how it is built
 
 CC ?= cc
@@ -14,6 +15,12 @@ endif
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+endif
+# The selector backend stays the one the tree was last built with (make
+# BACKEND=poll, then make run STEP=3 runs the poll build); BACKEND= goes back
+# to the platform's best.
+ifeq ($(origin BACKEND),undefined)
+BACKEND := $(shell cat build/backend 2>/dev/null)
 endif
 BACKEND_FLAG_ :=
 BACKEND_FLAG_epoll := -DSEL_USE_EPOLL
@@ -50,12 +57,13 @@ PROGRAMS := 1_intro/server 2_select/server 3_selectors_callbacks/server \
 	5_coroutines/server 5_coroutines/coroutines 5_coroutines/delegation \
 	6_async_await/server 6_async_await/ticker 6_async_await/image_server 6_async_await/downloader
 
-.PHONY: all test valgrind run diff bench fuzz print-fuzzers clean FORCE
+.PHONY: all test valgrind cross print-programs run diff bench fuzz print-fuzzers clean FORCE
 all: $(PROGRAMS)
 
 # Rebuild everything when the flags change (say, after SANITIZE=1).
 build/flags: FORCE
 	@mkdir -p build
+	@echo '$(BACKEND)' | cmp -s - build/backend || echo '$(BACKEND)' > build/backend
 	@echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS)' > $@
 
 # A program depends on every source of its step (selector.c includes its
@@ -72,6 +80,7 @@ STEP_DIR = $(firstword $(wildcard $(STEP)_*))
 run:
 	@test -n "$(STEP_DIR)" || { echo "no step $(STEP): try STEP=1 to STEP=$(words $(STEPS))"; exit 2; }
 	@$(MAKE) -s $(STEP_DIR)/server
+	@test -z "$(BACKEND)" -o "$(STEP)" -lt 3 || echo "(selector backend: $(BACKEND); BACKEND= for the default)"
 	./$(STEP_DIR)/server $(PORT)
 
 PREV_DIR = $(firstword $(wildcard $(shell expr $(STEP) - 1 2>/dev/null)_*))
@@ -81,6 +90,17 @@ diff:
 	@for f in $(notdir $(wildcard $(STEP_DIR)/*.[ch])); do \
 		if [ -f $(PREV_DIR)/$$f ]; then diff -u $(PREV_DIR)/$$f $(STEP_DIR)/$$f; else echo "new in $(STEP_DIR): $$f"; fi; \
 	done; true
+
+# --- other platforms ---
+# Every program built against another C library's headers, each target in an
+# output folder of its own (build/cross/TARGET/1_intro/server, ...) so the
+# in-place Linux binaries stay as they are. zig cc ships the macOS SDK headers
+# and musl; tests/cross.sh installs it into build/zig when ZIG is not given.
+CROSS_TARGETS := aarch64-macos x86_64-macos x86_64-linux-musl
+cross:
+	@sh tests/cross.sh $(CROSS_TARGETS)
+print-programs:
+	@$(foreach p,$(PROGRAMS),echo '$(p) $(SRC_$(p))';)
 
 # --- tests, benchmarks, fuzzing ---
 include tests/tests.mk

@@ -151,7 +151,8 @@ static int listen_on(int port)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* 127.0.0.1: macOS hides INADDR_LOOPBACK under _POSIX_C_SOURCE */
+    addr.sin_addr.s_addr = htonl(0x7f000001);
     addr.sin_port = htons((unsigned short)port);
     if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
         if (errno == EADDRINUSE)
@@ -175,7 +176,7 @@ static int listen_on(int port)
 
 /* What a generator yields: the event it waits for, on which fd (the lesson's
  * ('read', sock) and ('write', sock)). Kept in the generator's frame. */
-struct wait {
+struct io_wait {
     int events; /* SEL_READ or SEL_WRITE */
     int fd;
 };
@@ -245,7 +246,7 @@ static void wake(struct selector *sel, int fd, int events, void *data)
  * besides the kernel's socket. */
 struct client {
     struct gen gen;
-    struct wait wait; /* what it waits for: the value it yields */
+    struct io_wait waits_for; /* what it waits for: the value it yields */
     struct selector *sel; /* to unregister its fd at the end */
     int fd;
     int eof;          /* the client has stopped sending (closed or half-closed) */
@@ -288,7 +289,7 @@ static void accept_connection(struct selector *sel, int listen_fd)
     }
     fprintf(stderr, "Connection from %s\n", name);
     gen_init(&c->gen, client_body);
-    c->wait.fd = fd;
+    c->waits_for.fd = fd;
     c->sel = sel;
     c->fd = fd;
     memcpy(c->name, name, sizeof name);
@@ -346,8 +347,8 @@ static int client_body(struct gen *g)
     struct client *c = (struct client *)g;
     GEN_BEGIN(g);
     while (!c->eof) {
-        c->wait.events = SEL_READ;
-        GEN_YIELD(g, &c->wait);
+        c->waits_for.events = SEL_READ;
+        GEN_YIELD(g, &c->waits_for);
         read_lines(c);
         /* Write everything owed before reading again. That also bounds the
          * output held for a client that sends but never reads, with no limit
@@ -360,8 +361,8 @@ static int client_body(struct gen *g)
         if (c->owed > 0)
             write_owed(c);
         while (c->owed > 0) {
-            c->wait.events = SEL_WRITE;
-            GEN_YIELD(g, &c->wait);
+            c->waits_for.events = SEL_WRITE;
+            GEN_YIELD(g, &c->waits_for);
             write_owed(c);
         }
     }
@@ -373,7 +374,7 @@ static int client_body(struct gen *g)
 /* The server generator (the lesson's server()): it yields before each accept. */
 struct server {
     struct gen gen;
-    struct wait wait; /* always (SEL_READ, the listening socket) */
+    struct io_wait waits_for; /* always (SEL_READ, the listening socket) */
     struct selector *sel;
 };
 
@@ -382,8 +383,8 @@ static int server_body(struct gen *g)
     struct server *self = (struct server *)g;
     GEN_BEGIN(g);
     for (;;) {
-        GEN_YIELD(g, &self->wait);
-        accept_connection(self->sel, self->wait.fd);
+        GEN_YIELD(g, &self->waits_for);
+        accept_connection(self->sel, self->waits_for.fd);
     }
     GEN_END(g);
 }
@@ -420,7 +421,7 @@ static void event_loop(struct selector *sel)
         int n;
         while (tasks.len > 0) {
             struct gen *task = tasks_pop();
-            struct wait *w;
+            struct io_wait *w;
             if (task->body == client_body)
                 trace("running client fd %d", ((struct client *)task)->fd);
             else
@@ -464,6 +465,8 @@ static void event_loop(struct selector *sel)
     }
 }
 
+#define MACOS_OPEN_MAX 10240 /* OPEN_MAX in macOS's <sys/syslimits.h>, hidden by _POSIX_C_SOURCE */
+
 /* Each client costs an fd: allow as many as the hard limit lets us, and
  * return that limit (no fd is numbered past it). */
 static int raise_fd_limit(void)
@@ -472,8 +475,14 @@ static int raise_fd_limit(void)
     if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
         return 1024;
     if (lim.rlim_cur < lim.rlim_max) {
+        rlim_t was = lim.rlim_cur;
         lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &lim);
+        /* macOS may report an unlimited hard limit and still refuse more than
+         * OPEN_MAX (setrlimit(2)): then ask for that much. */
+        if (setrlimit(RLIMIT_NOFILE, &lim) < 0 && was < MACOS_OPEN_MAX && lim.rlim_max > MACOS_OPEN_MAX) {
+            lim.rlim_cur = MACOS_OPEN_MAX;
+            setrlimit(RLIMIT_NOFILE, &lim);
+        }
         getrlimit(RLIMIT_NOFILE, &lim);
     }
     return lim.rlim_cur > INT_MAX ? INT_MAX : (int)lim.rlim_cur;
@@ -505,7 +514,7 @@ int main(int argc, char **argv)
     }
     trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
     gen_init(&server->gen, server_body);
-    server->wait = (struct wait){ SEL_READ, listen_fd };
+    server->waits_for = (struct io_wait){ SEL_READ, listen_fd };
     server->sel = sel;
     tasks_push(&server->gen); /* the lesson's tasks.append(server()) */
     event_loop(sel);

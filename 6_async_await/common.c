@@ -95,7 +95,8 @@ int listen_on(int port)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* 127.0.0.1: macOS hides INADDR_LOOPBACK under _POSIX_C_SOURCE */
+    addr.sin_addr.s_addr = htonl(0x7f000001);
     addr.sin_port = htons((unsigned short)port);
     if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
         if (errno == EADDRINUSE)
@@ -129,6 +130,8 @@ static void event_loop(struct loop *loop)
     }
 }
 
+#define MACOS_OPEN_MAX 10240 /* OPEN_MAX in macOS's <sys/syslimits.h>, hidden by _POSIX_C_SOURCE */
+
 /* Each client costs an fd: allow as many as the hard limit lets us, and
  * return that limit (no fd is numbered past it). */
 int raise_fd_limit(void)
@@ -137,8 +140,14 @@ int raise_fd_limit(void)
     if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
         return 1024;
     if (lim.rlim_cur < lim.rlim_max) {
+        rlim_t was = lim.rlim_cur;
         lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &lim);
+        /* macOS may report an unlimited hard limit and still refuse more than
+         * OPEN_MAX (setrlimit(2)): then ask for that much. */
+        if (setrlimit(RLIMIT_NOFILE, &lim) < 0 && was < MACOS_OPEN_MAX && lim.rlim_max > MACOS_OPEN_MAX) {
+            lim.rlim_cur = MACOS_OPEN_MAX;
+            setrlimit(RLIMIT_NOFILE, &lim);
+        }
         getrlimit(RLIMIT_NOFILE, &lim);
     }
     return lim.rlim_cur > INT_MAX ? INT_MAX : (int)lim.rlim_cur;

@@ -840,7 +840,8 @@ static int bound_socket(struct sockaddr_in *addr)
     assert_true(fd >= 0);
     memset(addr, 0, sizeof *addr);
     addr->sin_family = AF_INET;
-    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* 127.0.0.1: macOS hides INADDR_LOOPBACK under _POSIX_C_SOURCE */
+    addr->sin_addr.s_addr = htonl(0x7f000001);
     assert_int_equal(bind(fd, (struct sockaddr *)addr, sizeof *addr), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)addr, &len), 0);
     assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);

@@ -246,7 +246,8 @@ int client_connect(int port)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         return -1;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* 127.0.0.1: macOS hides INADDR_LOOPBACK under _POSIX_C_SOURCE */
+    addr.sin_addr.s_addr = htonl(0x7f000001);
     addr.sin_port = htons((unsigned short)port);
     /* Bounds connect() too, on Linux. */
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);

@@ -245,7 +245,8 @@ static pid_t broken_server(const char *answer, int *port, int hold)
     socklen_t len = sizeof addr;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     pid_t pid;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* 127.0.0.1: macOS hides INADDR_LOOPBACK under _POSIX_C_SOURCE */
+    addr.sin_addr.s_addr = htonl(0x7f000001);
     assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
     assert_int_equal(listen(fd, 16), 0);
     getsockname(fd, (struct sockaddr *)&addr, &len);
@@ -305,7 +306,8 @@ static void test_failures(void **state)
                    "https is not supported (no TLS in a libc-only program); use an http:// URL");
     /* A port bound but not listening: connections to it are refused. */
     sock = socket(AF_INET, SOCK_STREAM, 0);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* 127.0.0.1: macOS hides INADDR_LOOPBACK under _POSIX_C_SOURCE */
+    addr.sin_addr.s_addr = htonl(0x7f000001);
     assert_int_equal(bind(sock, (struct sockaddr *)&addr, sizeof addr), 0);
     getsockname(sock, (struct sockaddr *)&addr, &len);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/x.bmp", ntohs(addr.sin_port));
