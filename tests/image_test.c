@@ -154,6 +154,158 @@ static void test_silent_client_times_out(void **state)
     close(silent);
 }
 
+/* An origin server sends Date (RFC 9110 6.6.1), in IMF-fixdate, now. */
+static void test_date_header(void **state)
+{
+    char day[4], month[4];
+    int mday, year, hh, mm, ss;
+    time_t now = time(NULL);
+    struct tm tm;
+    const char *date;
+    assert_int_equal(sh("curl -sI http://127.0.0.1:%d/nope", port_of(state)), 0);
+    date = strstr(out, "\r\nDate: ");
+    assert_non_null(date);
+    assert_int_equal(sscanf(date + 8, "%3s, %d %3s %d %d:%d:%d GMT", day, &mday, month, &year, &hh, &mm, &ss), 7);
+    assert_int_equal(date[11], ',');
+    gmtime_r(&now, &tm);
+    assert_true(strstr("SunMonTueWedThuFriSat", day) != NULL);
+    assert_true(strstr("JanFebMarAprMayJunJulAugSepOctNovDec", month) != NULL);
+    assert_true(year == tm.tm_year + 1900 || (tm.tm_mon == 0 && tm.tm_mday == 1 && year == tm.tm_year + 1899));
+}
+
+/* A server of our own choosing, started for one test. */
+static int start_image_server(struct server *s, const char *delay_ms)
+{
+    const char *args[] = { "--delay-ms", delay_ms, NULL };
+    return server_start(s, IMAGE_SERVER, args);
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Pictures one after another on one kept-alive connection leave at once: the
+ * head goes with the first block, and TCP_NODELAY keeps the end of each from
+ * waiting for the client's delayed ACK (about 40 ms a picture before). The
+ * bound is wide; make bench holds the real figure. */
+static void test_keep_alive_pictures_are_quick(void **state)
+{
+    struct server fast;
+    char cmd[4096];
+    double times[30];
+    int n = 0, connects = 0, pos;
+    (void)state;
+    assert_int_equal(start_image_server(&fast, "0"), 0);
+    pos = snprintf(cmd, sizeof cmd, "curl -s -w '%%{time_total} %%{num_connects}\\n'");
+    for (int i = 1; i <= 30; i++)
+        pos += snprintf(cmd + pos, sizeof cmd - (size_t)pos, " -o /dev/null http://127.0.0.1:%d/img/64x64/%d.bmp",
+                        fast.port, i);
+    assert_int_equal(sh("%s", cmd), 0);
+    assert_int_equal(server_stop(&fast), 0);
+    for (const char *p = out; n < 30 && *p; p = strchr(p, '\n') + 1) {
+        int c;
+        assert_int_equal(sscanf(p, "%lf %d", &times[n++], &c), 2);
+        connects += c;
+        if (!strchr(p, '\n'))
+            break;
+    }
+    assert_int_equal(n, 30);
+    assert_int_equal(connects, 1); /* all on one connection */
+    qsort(times, 30, sizeof times[0], compare_doubles);
+    if (times[14] >= 0.040)
+        fprintf(stderr, "# median %.1f ms a picture\n", times[14] * 1000);
+    assert_true(times[14] < 0.040);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+/* A connection that sends nothing holds no buffer: 1,000 of them cost the
+ * server less than 4 KiB each (46 KB before: a parser and two buffers from
+ * accept() on). Not under sanitizers or valgrind, which keep memory of their own. */
+static void test_idle_connections_cost_little(void **state)
+{
+    enum { N = 1000 };
+    static int fds[N];
+    struct server *s = *state;
+    long before, after;
+    if (SANITIZED || getenv("SERVER_WRAPPER"))
+        skip();
+    assert_true(raise_fd_limit() > N + 100);
+    assert_int_equal(sh("curl -s -o /dev/null http://127.0.0.1:%d/img/64x64/1.bmp", s->port), 0); /* warm up */
+    before = server_rss_kib(s);
+    for (int i = 0; i < N; i++)
+        assert_true((fds[i] = client_connect(s->port)) >= 0);
+    assert_int_equal(sh("curl -s -o /dev/null http://127.0.0.1:%d/nope", s->port), 0); /* all accepted by now */
+    after = server_rss_kib(s);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    fprintf(stderr, "# +%ld B per idle connection\n", (after - before) * 1024 / N);
+    assert_true(before > 0);
+    assert_true((after - before) * 1024 / N <= 4096);
+}
+
+static long long ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One request on a new connection; returns how many ms the answer took. */
+static long long timed_request(int port)
+{
+    static const char req[] = "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char reply[64];
+    long long start = ms_now();
+    int fd = client_connect(port);
+    assert_true(fd >= 0);
+    assert_int_equal(client_send(fd, req, sizeof req - 1, MUST_MS), sizeof req - 1);
+    assert_int_equal(client_recv(fd, reply, 12, MUST_MS), 12);
+    close(fd);
+    assert_memory_equal(reply, "HTTP/1.1 404", 12);
+    return ms_now() - start;
+}
+
+/* 1,000 clients sending their heads a byte at a time hold up no one: a normal
+ * request among them is answered within 50 ms, round after round. */
+static void test_trickling_clients_delay_no_one(void **state)
+{
+    enum { N = 1000, ROUNDS = 8 };
+    static int fds[N];
+    static const char head[] = "GET /img/64x64/1.bmp HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    struct server *s = *state;
+    long long worst = 0;
+    assert_true(raise_fd_limit() > N + 100);
+    for (int i = 0; i < N; i++) {
+        assert_true((fds[i] = client_connect(s->port)) >= 0);
+        assert_int_equal(client_send(fds[i], "G", 1, MUST_MS), 1);
+    }
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < N; i++) /* the next byte of every head */
+            assert_int_equal(client_send(fds[i], head + 1 + r, 1, MUST_MS), 1);
+        for (int k = 0; k < 3; k++) {
+            long long t = timed_request(s->port);
+            worst = t > worst ? t : worst;
+        }
+    }
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    fprintf(stderr, "# slowest answer among %d trickling clients: %lld ms\n", N, worst);
+    if (!getenv("SERVER_WRAPPER")) /* valgrind runs everything 20-50 times slower */
+        assert_true(worst < 50);
+}
+
 /* "MODE: N images, B bytes in T s" from the downloader's output. */
 static double seconds(const char *mode, int *images, long long *bytes)
 {
@@ -379,6 +531,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_client_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_date_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keep_alive_pictures_are_quick, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_connections_cost_little, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trickling_clients_delay_no_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_download_both_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_download_from_python, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
