@@ -214,9 +214,9 @@ static void test_keep_alive_pictures_are_quick(void **state)
     assert_int_equal(n, 30);
     assert_int_equal(connects, 1); /* all on one connection */
     qsort(times, 30, sizeof times[0], compare_doubles);
-    if (times[14] >= 0.040)
-        fprintf(stderr, "# median %.1f ms a picture\n", times[14] * 1000);
-    assert_true(times[14] < 0.040);
+    fprintf(stderr, "# median %.2f ms a picture\n", times[14] * 1000);
+    if (!getenv("SERVER_WRAPPER")) /* valgrind runs everything 20-50 times slower */
+        assert_true(times[14] < 0.040);
 }
 
 #if defined(__SANITIZE_ADDRESS__)
