@@ -100,7 +100,7 @@ struct reading {
 };
 
 /* One client task: the task and its coroutine's frame, in one allocation of
- * a few hundred bytes. The buffers are taken only while they are used: while
+ * under 1 KB. The buffers are taken only while they are used: while
  * a request is read, and while a response is sent. An idle connection waits
  * for the first byte of its next request in `first`, and costs little more
  * than its socket (nginx keeps an idle keep-alive connection the same way). */
