@@ -51,7 +51,7 @@ RUNTIME := asyncio.c gen.c selector.c
 SRC_6_async_await/server := $(addprefix 6_async_await/,server.c common.c $(RUNTIME))
 SRC_6_async_await/ticker := $(addprefix 6_async_await/,ticker.c $(RUNTIME))
 SRC_6_async_await/image_server := $(addprefix 6_async_await/,image_server.c common.c $(RUNTIME) http.c bmp.c)
-SRC_6_async_await/downloader := $(addprefix 6_async_await/,downloader.c common.c $(RUNTIME) http.c)
+SRC_6_async_await/downloader := $(addprefix 6_async_await/,downloader.c downloads.c common.c $(RUNTIME) http.c)
 
 PROGRAMS := 1_intro/server 2_select/server 3_selectors_callbacks/server \
 	4_generators/server 4_generators/round_robin \

@@ -18,19 +18,11 @@ static const char https_error[] =
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-/* Control bytes and spaces may not appear in URLs or request targets. */
+/* Control bytes and spaces may not appear in a request target. */
 static bool is_ctl_or_space(char c)
 {
     unsigned char u = (unsigned char)c;
     return u <= 0x20 || u == 0x7f;
-}
-
-static bool has_ctl_or_space(const char *s)
-{
-    for (; *s; s++)
-        if (is_ctl_or_space(*s))
-            return true;
-    return false;
 }
 
 /* Header names and methods are "tokens" (RFC 9110): one or more of these. */
@@ -95,14 +87,41 @@ static bool has_list_item(const char *list, const char *word)
 
 /* ---- URLs ------------------------------------------------------------ */
 
+/* The one place that builds a request target: appends src[0..len) to the
+ * target at out (holding *pos bytes), percent-encoding every byte a request
+ * line cannot carry - control bytes, space, DEL and all bytes above 0x7E -
+ * as browsers and curl do: "/caf\xc3\xa9" becomes "/caf%C3%A9". Other bytes,
+ * '%' included, are kept as they are. Returns false if the result would be
+ * longer than HTTP_PATH_MAX (out is then unfinished). */
+static bool append_target(char out[HTTP_PATH_MAX + 1], size_t *pos,
+                          const char *src, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = *pos;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+        bool encode = c <= 0x20 || c >= 0x7f;
+        if (n + (encode ? 3 : 1) > HTTP_PATH_MAX)
+            return false;
+        if (encode) {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    out[n] = '\0';
+    *pos = n;
+    return true;
+}
+
 const char *http_url_parse(http_url *url, const char *text)
 {
     if (starts_with_nocase(text, "https://"))
         return https_error;
     if (!starts_with_nocase(text, "http://"))
         return "only http:// URLs are supported";
-    if (has_ctl_or_space(text))
-        return "URL contains a space or control character";
 
     const char *host = text + strlen("http://");
     size_t host_len = strcspn(host, ":/?#");
@@ -124,17 +143,15 @@ const char *http_url_parse(http_url *url, const char *text)
     }
 
     /* A missing path means "/"; the fragment is never sent to a server. */
-    size_t path_len = strcspn(rest, "#");
-    size_t slash = *rest == '/' ? 0 : 1;
-    if (slash + path_len > HTTP_PATH_MAX)
+    char path[HTTP_PATH_MAX + 1] = "/";
+    size_t len = *rest == '/' ? 0 : 1;
+    if (!append_target(path, &len, rest, strcspn(rest, "#")))
         return "URL path too long";
 
     memcpy(url->host, host, host_len);
     url->host[host_len] = '\0';
     url->port = (unsigned)port;
-    url->path[0] = '/';
-    memcpy(url->path + slash, rest, path_len);
-    url->path[slash + path_len] = '\0';
+    memcpy(url->path, path, len + 1);
     return NULL;
 }
 
@@ -161,8 +178,6 @@ const char *http_url_resolve(http_url *next, const http_url *base,
         snprintf(absolute, sizeof absolute, "http:%s", location);
         return http_url_parse(next, absolute);
     }
-    if (has_ctl_or_space(location))
-        return "URL contains a space or control character";
     size_t ref_len = strcspn(location, "#");
     if (ref_len == 0)
         return "empty redirect location";
@@ -177,12 +192,10 @@ const char *http_url_resolve(http_url *next, const http_url *base,
         for (size_t i = 0; i < base_end; i++)
             if (base->path[i] == '/')
                 keep = i + 1;
-    if (keep + ref_len > HTTP_PATH_MAX)
-        return "URL path too long";
 
     http_url url = *base;  /* a copy, so next may alias base */
-    memcpy(url.path + keep, location, ref_len);
-    url.path[keep + ref_len] = '\0';
+    if (!append_target(url.path, &keep, location, ref_len))
+        return "URL path too long";
     *next = url;
     return NULL;
 }
@@ -238,33 +251,50 @@ void http_numbered_name(char out[HTTP_NAME_MAX + 1], const char *name,
 
 /* ---- Lines and headers (shared by both parsers) ---------------------- */
 
-enum { LINE_MORE, LINE_DONE, LINE_TOO_LONG, LINE_NUL };
+enum { LINE_MORE, LINE_DONE, LINE_TOO_LONG, LINE_BARE_CR, LINE_BARE_LF, LINE_CTL };
 
-/* Moves bytes from *in into the line buffer until it holds a whole line,
- * then NUL-terminates it without its CR LF (or bare LF). */
-static int read_line(http_lines *l, http_slice *in)
+/* The one place that reads a line: moves bytes from *in into the buffer
+ * until it holds a whole line, then NUL-terminates it without its end.
+ * A line ends in CR LF; with lf_ok also in a bare LF, which RFC 9112 (2.2)
+ * lets a recipient accept in start lines and header fields (not in chunk
+ * framing). A CR anywhere else is refused: one parser keeps it inside the
+ * line, the next ends the line there, and the two see different messages.
+ * Other control bytes (all but HTAB) may appear in no line of HTTP/1.1. */
+static int read_line(http_lines *l, http_slice *in, bool lf_ok)
 {
     while (in->len > 0) {
-        char c = *in->data++;
+        unsigned char c = (unsigned char)*in->data++;
         in->len--;
         if (++l->total > HTTP_HEAD_MAX)
             return LINE_TOO_LONG;
+        bool after_cr = l->len > 0 && l->buf[l->len - 1] == '\r';
         if (c == '\n') {
-            if (l->len > 0 && l->buf[l->len - 1] == '\r')
+            if (after_cr)
                 l->len--;
+            else if (!lf_ok)
+                return LINE_BARE_LF;
             if (l->len > HTTP_LINE_MAX)
                 return LINE_TOO_LONG;
             l->buf[l->len] = '\0';
             l->len = 0;
             return LINE_DONE;
         }
-        if (c == '\0')
-            return LINE_NUL;
+        if (after_cr)
+            return LINE_BARE_CR;
+        if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f)
+            return LINE_CTL;
         if (l->len == HTTP_LINE_MAX + 1)  /* room for the line and a CR */
             return LINE_TOO_LONG;
-        l->buf[l->len++] = c;
+        l->buf[l->len++] = (char)c;
     }
     return LINE_MORE;
+}
+
+/* A header line that starts with a space or tab continues the one before
+ * it ("obsolete line folding", RFC 9112 5.2). */
+static bool is_folded(const char *line)
+{
+    return line[0] == ' ' || line[0] == '\t';
 }
 
 /* Splits "Name: value" in place, trimming spaces around the value.
@@ -287,15 +317,18 @@ static const char *split_header(char *line, char **name, char **value)
     return NULL;
 }
 
-/* Content-Length: digits only, so no sign, no spaces inside, no lists. */
-static bool parse_length(const char *s, long long *out)
+/* Content-Length: digits only, so no sign, no spaces inside, no lists.
+ * Repeats must agree with the value already seen (-1: none yet). */
+static const char *parse_length(const char *s, long long *length)
 {
     unsigned long long n;
     const char *end = parse_decimal(s, LLONG_MAX, &n);
     if (end == NULL || *end != '\0')
-        return false;
-    *out = (long long)n;
-    return true;
+        return "bad Content-Length";
+    if (*length >= 0 && (long long)n != *length)
+        return "conflicting Content-Length";
+    *length = (long long)n;
+    return NULL;
 }
 
 /* Connection: "close" wins over "keep-alive"; the defaults depend on the
@@ -315,7 +348,7 @@ enum {
     R_STATUS_LINE, R_HEADERS,      /* the head */
     R_BODY,                        /* counted bytes: body or one chunk */
     R_UNTIL_CLOSE,                 /* body runs until the connection ends */
-    R_CHUNK_SIZE, R_CHUNK_END, R_TRAILERS,
+    R_CHUNK_SIZE, R_CHUNK_CR, R_CHUNK_LF, R_TRAILERS,
     R_DONE, R_ERROR,
 };
 
@@ -347,6 +380,24 @@ static void expect_lines(http_response *r, int state)
     r->lines.total = 0;
 }
 
+/* What read_line's refusal means in the section being read. */
+static const char *response_line_error(const http_response *r, int result)
+{
+    bool head = reading_head(r);
+    switch (result) {
+    case LINE_TOO_LONG:
+        return head ? "response head too large" : "chunk framing too large";
+    case LINE_BARE_CR:
+        return head ? "bare CR (not followed by LF) in response head"
+                    : "bare CR (not followed by LF) in chunk framing";
+    case LINE_BARE_LF:
+        return "chunk size line not ended by CRLF";
+    default:
+        return head ? "control character in response head"
+                    : "control character in chunk framing";
+    }
+}
+
 static const char *parse_status_line(http_response *r, const char *s)
 {
     /* "HTTP/1.x NNN" then a space and a reason, or nothing. */
@@ -357,23 +408,24 @@ static const char *parse_status_line(http_response *r, const char *s)
     r->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
     if (r->status < 100 || r->status > 599)
         return "malformed status line";
-    r->keep_alive = s[7] != '0';  /* HTTP/1.1 keeps connections by default */
+    r->http10 = s[7] == '0';
+    r->keep_alive = !r->http10;  /* HTTP/1.1 keeps connections by default */
     return NULL;
 }
 
 static const char *parse_response_header(http_response *r, char *line)
 {
+    /* A user agent must unfold (RFC 9112 5.2): a fold of a header we do not
+     * read is dropped with it; one of a header we read changes its meaning. */
+    if (is_folded(line))
+        return r->folding_read ? "folded header line (obsolete line folding)" : NULL;
     char *name, *value;
     const char *error = split_header(line, &name, &value);
     if (error != NULL)
         return error;
+    r->folding_read = true;
     if (strcasecmp(name, "Content-Length") == 0) {
-        long long n;
-        if (!parse_length(value, &n))
-            return "bad Content-Length";
-        if (r->content_length >= 0 && n != r->content_length)
-            return "conflicting Content-Length";
-        r->content_length = n;
+        return parse_length(value, &r->content_length);
     } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
         /* Only plain "chunked", once: other codings would need decoders. */
         if (r->chunked || strcasecmp(value, "chunked") != 0)
@@ -385,6 +437,8 @@ static const char *parse_response_header(http_response *r, char *line)
         if (strlen(value) > HTTP_URL_MAX)
             return "Location too long";
         strcpy(r->location, value);
+    } else {
+        r->folding_read = false;
     }
     return NULL;
 }
@@ -392,12 +446,24 @@ static const char *parse_response_header(http_response *r, char *line)
 /* The blank line after the headers: decide how the body is framed. */
 static const char *end_of_head(http_response *r)
 {
-    if (r->chunked && r->content_length >= 0)
-        return "both Content-Length and Transfer-Encoding";
+    /* An interim response (100 Continue, 103 Early Hints, ...) comes before
+     * the final one: read past it, as RFC 9110 (15.2) asks of a client. A
+     * 101 is final here: this parser does not switch protocols. */
+    if (r->status < 200 && r->status != 101) {
+        http_response_init(r, r->head_request);
+        return NULL;
+    }
+    /* Both framings (RFC 9112 6.3): Transfer-Encoding wins, and since the
+     * message may be an attempt at request smuggling, the connection is
+     * not used again. The same for chunked bodies in HTTP/1.0 (6.1). */
+    if (r->chunked && (r->content_length >= 0 || r->http10)) {
+        r->content_length = -1;
+        r->saw_close = true;
+    }
     r->keep_alive = !r->saw_close && (r->keep_alive || r->saw_keep_alive);
 
     if (r->head_request || r->status < 200 || r->status == 204 ||
-        r->status == 304 || r->content_length == 0) {
+        r->status == 304 || (!r->chunked && r->content_length == 0)) {
         r->state = R_DONE;
     } else if (r->chunked) {
         expect_lines(r, R_CHUNK_SIZE);
@@ -411,7 +477,8 @@ static const char *end_of_head(http_response *r)
     return NULL;
 }
 
-/* "1a2b[;extension...]": the size of the next chunk in hex. */
+/* "1a2b[;extension...]": the size of the next chunk in hex. Extensions are
+ * ignored; read_line has made sure they hide no line end. */
 static const char *parse_chunk_size(http_response *r, const char *s)
 {
     long long size = 0;
@@ -438,17 +505,14 @@ static const char *response_line(http_response *r, char *line)
 {
     switch (r->state) {
     case R_STATUS_LINE:
+        if (line[0] == '\0')  /* empty lines before it, as before a request */
+            return NULL;
         r->state = R_HEADERS;
         return parse_status_line(r, line);
     case R_HEADERS:
         return line[0] == '\0' ? end_of_head(r) : parse_response_header(r, line);
     case R_CHUNK_SIZE:
         return parse_chunk_size(r, line);
-    case R_CHUNK_END:
-        if (line[0] != '\0')
-            return "missing CRLF after chunk data";
-        expect_lines(r, R_CHUNK_SIZE);
-        return NULL;
     default:  /* R_TRAILERS: skipped until the blank line */
         if (line[0] == '\0')
             r->state = R_DONE;
@@ -484,23 +548,31 @@ http_event http_response_feed(http_response *r, http_slice *in,
             if ((unsigned long long)r->remaining < len)
                 len = (size_t)r->remaining;
             r->remaining -= (long long)len;
-            if (r->remaining == 0 && r->chunked)
-                expect_lines(r, R_CHUNK_END);
-            else if (r->remaining == 0)
-                r->state = R_DONE;
+            if (r->remaining == 0)
+                r->state = r->chunked ? R_CHUNK_CR : R_DONE;
             return take_body(in, body, len);
         }
+        case R_CHUNK_CR:
+        case R_CHUNK_LF:
+            /* Chunk data ends in exactly CR LF: its size says where. */
+            if (in->len == 0)
+                return HTTP_MORE;
+            if (*in->data != (r->state == R_CHUNK_CR ? '\r' : '\n'))
+                return response_error(r, "missing CRLF after chunk data");
+            in->data++;
+            in->len--;
+            if (r->state == R_CHUNK_CR)
+                r->state = R_CHUNK_LF;
+            else
+                expect_lines(r, R_CHUNK_SIZE);
+            break;
         default: {
             bool was_head = reading_head(r);
-            switch (read_line(&r->lines, in)) {
-            case LINE_MORE:
+            int result = read_line(&r->lines, in, r->state != R_CHUNK_SIZE);
+            if (result == LINE_MORE)
                 return HTTP_MORE;
-            case LINE_TOO_LONG:
-                return response_error(r, was_head ? "response head too large"
-                                                  : "chunk framing too large");
-            case LINE_NUL:
-                return response_error(r, "NUL byte in response head or framing");
-            }
+            if (result != LINE_DONE)
+                return response_error(r, response_line_error(r, result));
             const char *error = response_line(r, r->lines.buf);
             if (error != NULL)
                 return response_error(r, error);
@@ -529,6 +601,7 @@ enum { Q_REQUEST_LINE, Q_HEADERS, Q_DONE, Q_ERROR };
 void http_request_init(http_request *r)
 {
     memset(r, 0, sizeof *r);
+    r->content_length = -1;
     r->state = Q_REQUEST_LINE;
 }
 
@@ -540,7 +613,25 @@ static http_event request_error(http_request *r, int status, const char *message
     return HTTP_ERROR;
 }
 
-/* "METHOD /target HTTP/1.x", single spaces. */
+/* The path (and query) of a request target: the target itself in origin
+ * form ("/path?query"); what follows the authority in absolute form
+ * ("http://host/path?query"), which a server must accept too (RFC 9112
+ * 3.2.2). NULL for any other form. */
+static const char *target_path(const char *target)
+{
+    if (target[0] == '/')
+        return target;
+    const char *authority = starts_with_nocase(target, "http://") ? target + 7
+                          : starts_with_nocase(target, "https://") ? target + 8
+                          : NULL;
+    size_t len = authority != NULL ? strcspn(authority, "/?#") : 0;
+    /* user:password@ in an http URI is an error (RFC 9110 4.2.4) */
+    if (len == 0 || memchr(authority, '@', len) != NULL)
+        return NULL;
+    return authority + len;
+}
+
+/* "METHOD target HTTP/1.x", single spaces. */
 static http_event parse_request_line(http_request *r, char *line)
 {
     char *space1 = strchr(line, ' ');
@@ -552,9 +643,15 @@ static http_event parse_request_line(http_request *r, char *line)
 
     if (!is_token(method) || strlen(method) > HTTP_METHOD_MAX)
         return request_error(r, 400, "bad method");
-    if (target[0] != '/' || has_ctl_or_space(target))
+    /* A target is ASCII (RFC 3986): a client percent-encodes other bytes. */
+    const char *path = target_path(target);
+    for (const char *p = target; path != NULL && *p; p++)
+        if (is_ctl_or_space(*p) || (unsigned char)*p > 0x7e)
+            path = NULL;
+    if (path == NULL)
         return request_error(r, 400, "bad request target");
-    if (strlen(target) > HTTP_PATH_MAX)
+    bool slash = path[0] != '/';  /* "http://h" or "http://h?q": add the "/" */
+    if (slash + strlen(path) > HTTP_PATH_MAX)
         return request_error(r, 414, "request target too long");
     if (strcmp(version, "HTTP/1.0") != 0 && strcmp(version, "HTTP/1.1") != 0) {
         bool looks_like_version = strncmp(version, "HTTP/", 5) == 0 &&
@@ -565,26 +662,43 @@ static http_event parse_request_line(http_request *r, char *line)
             : request_error(r, 400, "malformed request line");
     }
     strcpy(r->method, method);
-    strcpy(r->target, target);
-    r->keep_alive = version[7] == '1';
+    r->target[0] = '/';
+    strcpy(r->target + slash, path);
+    r->http11 = version[7] == '1';
     r->state = Q_HEADERS;
     return HTTP_MORE;
 }
 
+/* A Host value: empty, or host[:port] in the characters RFC 3986 allows
+ * there (a name, an IPv4 address or an [IPv6] literal). */
+static bool is_host_value(const char *s)
+{
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("-._~!$&'()*+,;=%:[]", *s))
+            return false;
+    return true;
+}
+
 static http_event parse_request_header(http_request *r, char *line)
 {
+    /* A server may refuse folded lines (RFC 9112 5.2), and should: not every
+     * program before or after it unfolds them the same way. */
+    if (is_folded(line))
+        return request_error(r, 400, "folded header line (obsolete line folding)");
     char *name, *value;
     const char *error = split_header(line, &name, &value);
     if (error != NULL)
         return request_error(r, 400, error);
-    if (strcasecmp(name, "Content-Length") == 0) {
-        long long n;
-        if (!parse_length(value, &n))
-            return request_error(r, 400, "bad Content-Length");
-        if (n > 0)
-            return request_error(r, 400, "request bodies are not supported");
+    if (strcasecmp(name, "Host") == 0) {
+        if (++r->hosts > 1)
+            return request_error(r, 400, "more than one Host header");
+        if (!is_host_value(value))
+            return request_error(r, 400, "bad Host header");
+    } else if (strcasecmp(name, "Content-Length") == 0) {
+        if ((error = parse_length(value, &r->content_length)) != NULL)
+            return request_error(r, 400, error);
     } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
-        return request_error(r, 400, "request bodies are not supported");
+        r->transfer_encoding = true;
     } else if (strcasecmp(name, "Connection") == 0) {
         note_connection(value, &r->saw_close, &r->saw_keep_alive);
     }
@@ -593,7 +707,15 @@ static http_event parse_request_header(http_request *r, char *line)
 
 static http_event end_of_request(http_request *r)
 {
-    r->keep_alive = !r->saw_close && (r->keep_alive || r->saw_keep_alive);
+    /* Both framings: the request may be smuggling another; refuse it
+     * (RFC 9112 6.3). */
+    if (r->transfer_encoding && r->content_length >= 0)
+        return request_error(r, 400, "both Content-Length and Transfer-Encoding");
+    if (r->transfer_encoding || r->content_length > 0)
+        return request_error(r, 400, "request bodies are not supported");
+    if (r->hosts == 0 && r->http11)
+        return request_error(r, 400, "missing Host header (HTTP/1.1 requires one)");
+    r->keep_alive = !r->saw_close && (r->http11 || r->saw_keep_alive);
     r->state = Q_DONE;
     return HTTP_DONE;
 }
@@ -605,20 +727,25 @@ http_event http_request_feed(http_request *r, http_slice *in)
     if (r->state == Q_ERROR)
         return HTTP_ERROR;
     for (;;) {
-        switch (read_line(&r->lines, in)) {
+        switch (read_line(&r->lines, in, true)) {
         case LINE_MORE:
             return HTTP_MORE;
         case LINE_TOO_LONG:
             return r->state == Q_REQUEST_LINE
                 ? request_error(r, 414, "request line too long")
                 : request_error(r, 431, "request head too large");
-        case LINE_NUL:
-            return request_error(r, 400, "NUL byte in request");
+        case LINE_BARE_CR:
+            return request_error(r, 400, "bare CR (not followed by LF) in request head");
+        case LINE_CTL:
+            return request_error(r, 400, "control character in request head");
         }
         char *line = r->lines.buf;
-        http_event event = r->state == Q_REQUEST_LINE ? parse_request_line(r, line)
-                         : line[0] != '\0'            ? parse_request_header(r, line)
-                                                      : end_of_request(r);
+        /* Empty lines before a request are skipped (RFC 9112 2.2): some
+         * clients end a body with an extra CRLF. */
+        http_event event = r->state == Q_REQUEST_LINE
+                               ? (line[0] != '\0' ? parse_request_line(r, line) : HTTP_MORE)
+                         : line[0] != '\0' ? parse_request_header(r, line)
+                                           : end_of_request(r);
         if (event != HTTP_MORE)
             return event;
     }
@@ -638,18 +765,5 @@ bool http_route_size(const char *target, unsigned max_side,
         return false;
     *w = (unsigned)width;
     *h = (unsigned)height;
-    return true;
-}
-
-bool http_route_image(const char *target, uint32_t *id)
-{
-    unsigned long long n;
-    const char *prefix = "/img/";
-    if (strncmp(target, prefix, strlen(prefix)) != 0)
-        return false;
-    const char *p = parse_decimal(target + strlen(prefix), UINT32_MAX, &n);
-    if (p == NULL || strcmp(p, ".bmp") != 0)
-        return false;
-    *id = (uint32_t)n;
     return true;
 }

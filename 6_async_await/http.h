@@ -5,7 +5,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 /* Fixed limits in bytes, not counting the terminating NUL. */
 enum {
@@ -25,7 +24,10 @@ enum {
 typedef struct {
     char host[HTTP_HOST_MAX + 1];
     unsigned port;                  /* 1..65535, 80 when not given */
-    char path[HTTP_PATH_MAX + 1];   /* path and ?query; always starts with '/' */
+    char path[HTTP_PATH_MAX + 1];   /* path and ?query, ready for a request
+                                       line: starts with '/', and control
+                                       bytes, spaces and bytes above 0x7E are
+                                       percent-encoded ("/caf%C3%A9") */
 } http_url;
 
 /* Parses "http://host[:port][/path][?query][#fragment]".
@@ -36,8 +38,9 @@ const char *http_url_parse(http_url *url, const char *text);
 /* Resolves a redirect's Location value against the current URL: absolute
  * "http://...", scheme-relative "//host/path", absolute path "/path", query
  * "?q", or a path relative to the directory of base's path. Dot segments are
- * kept as they are. Returns NULL or an error message like http_url_parse;
- * next may point to the same object as base. */
+ * kept as they are; bytes are encoded as in http_url. Returns NULL or an
+ * error message like http_url_parse; next may point to the same object as
+ * base. */
 const char *http_url_resolve(http_url *next, const http_url *base,
                              const char *location);
 
@@ -81,25 +84,39 @@ typedef struct {
     size_t total;   /* bytes seen by this section (head, trailers, ...) */
 } http_lines;
 
+/* Both parsers read lines that end in CRLF or a bare LF (RFC 9112 2.2) and
+ * refuse a CR not followed by LF, or any other control byte but HTAB,
+ * anywhere in a head, a chunk line or the trailers: parsers that let them
+ * through disagree about where lines end. Header lines starting with a space
+ * or tab (obsolete line folding) are refused in requests; in responses they
+ * are dropped if they continue a header the parser ignores. */
+
 /* Client side. Parses "HTTP/1.x NNN reason", the headers listed below and
  * the body, framed by Content-Length, by chunked encoding (extensions and
- * trailers are ignored) or by the end of the connection. Lines may end in
- * CRLF or just LF. Each line may be HTTP_LINE_MAX bytes and the head
- * HTTP_HEAD_MAX bytes in all; the trailer section has the same limit. */
+ * trailers are ignored; chunk size lines and the end of chunk data must be
+ * CRLF) or by the end of the connection. Interim responses (1xx but 101)
+ * are read and skipped: the head reported is the final one. Each line may be
+ * HTTP_LINE_MAX bytes and each head HTTP_HEAD_MAX bytes in all; the trailer
+ * section has the same limit. */
 typedef struct {
     /* Set when HTTP_HEAD is reported: */
-    int status;                       /* 100..599 */
-    long long content_length;         /* -1 when absent */
+    int status;                       /* 101..599 */
+    long long content_length;         /* -1 when absent, or overridden by
+                                         Transfer-Encoding */
     bool chunked;                     /* Transfer-Encoding: chunked */
     bool keep_alive;                  /* false after "Connection: close", for
-                                         HTTP/1.0 (unless keep-alive) and for
-                                         bodies that end with the connection */
+                                         HTTP/1.0 (unless keep-alive), for
+                                         bodies that end with the connection,
+                                         and when both Content-Length and
+                                         Transfer-Encoding came (RFC 9112 6.3) */
     char location[HTTP_URL_MAX + 1];  /* Location header, "" when absent */
     const char *error;                /* set when HTTP_ERROR is reported */
 
     /* Private parser state: */
     bool head_request;                /* responses to HEAD have no body */
+    bool http10;
     bool saw_close, saw_keep_alive;
+    bool folding_read;                /* the last header is one we read */
     int state;
     long long remaining;              /* bytes left in the body or chunk */
     http_lines lines;
@@ -120,12 +137,15 @@ http_event http_response_feed(http_response *r, http_slice *in,
  * "truncated head" or "truncated body". */
 http_event http_response_eof(http_response *r);
 
-/* Server side: parses the request line and headers. Request bodies are not
- * supported: Content-Length > 0 or any Transfer-Encoding is rejected (400).
- * Limits: a request line over HTTP_LINE_MAX or a target over HTTP_PATH_MAX
- * -> 414; a header line over HTTP_LINE_MAX or a head over HTTP_HEAD_MAX
- * -> 431; a version other than HTTP/1.0 or 1.1 -> 505; anything else
- * malformed -> 400. */
+/* Server side: parses the request line and headers. Empty lines before the
+ * request line are skipped. The target is in origin form ("/path?query") or
+ * absolute form ("http://host/path", reduced to its path), ASCII only.
+ * HTTP/1.1 requests need exactly one Host header (and 1.0 requests at most
+ * one). Request bodies are not supported: Content-Length > 0 or any
+ * Transfer-Encoding is rejected, and both together too. Limits: a request
+ * line over HTTP_LINE_MAX or a target over HTTP_PATH_MAX -> 414; a header
+ * line over HTTP_LINE_MAX or a head over HTTP_HEAD_MAX -> 431; a version
+ * other than HTTP/1.0 or 1.1 -> 505; anything else malformed -> 400. */
 typedef struct {
     /* Set when HTTP_DONE is reported: */
     char method[HTTP_METHOD_MAX + 1];
@@ -137,7 +157,10 @@ typedef struct {
     const char *error;
 
     /* Private parser state: */
-    bool saw_close, saw_keep_alive;
+    bool http11;
+    bool saw_close, saw_keep_alive, transfer_encoding;
+    int hosts;                       /* Host headers seen */
+    long long content_length;        /* -1 when absent */
     int state;
     http_lines lines;
 } http_request;
@@ -155,8 +178,5 @@ http_event http_request_feed(http_request *r, http_slice *in);
 /* Matches exactly "/<w>/<h>" with both numbers in 1..max_side. */
 bool http_route_size(const char *target, unsigned max_side,
                      unsigned *w, unsigned *h);
-
-/* Matches exactly "/img/<id>.bmp" with id a decimal number that fits. */
-bool http_route_image(const char *target, uint32_t *id);
 
 #endif

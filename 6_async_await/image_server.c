@@ -4,11 +4,15 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "asyncio.h"
@@ -84,17 +88,32 @@ static int parse_args(int argc, char **argv)
     return port;
 }
 
+/* A picture goes out in blocks of 32 KB: fewer, larger sends matter when a
+ * thousand downloads arrive at once. */
+#define BLOCK 32768
+
+/* What a request is read with: the parser (its line buffer is most of it)
+ * and what recv() fills. Taken when the first byte of a request arrives. */
+struct reading {
+    http_request req;
+    char buf[4096];
+};
+
 /* One client task: the task and its coroutine's frame, in one allocation of
- * about 45 KB, most of it the request parser (its line buffer) and the two
- * buffers below. A picture goes out in blocks of 32 KB: fewer, larger sends
- * matter when a thousand downloads arrive at once. */
+ * under 1 KB. The buffers are taken only while they are used: while
+ * a request is read, and while a response is sent. An idle connection waits
+ * for the first byte of its next request in `first`, and costs little more
+ * than its socket (nginx keeps an idle keep-alive connection the same way). */
 struct client {
     struct conn conn;      /* first: its task, fd and name (common.h) */
+    struct gen serve;      /* the coroutine serving the connection */
     struct sock_op io;     /* the socket operation it awaits ... */
     struct wait_for_fut wait;  /* ... within a time limit */
     struct fut sleep;      /* the delay before a picture */
     long long deadline;    /* loop time by which the request head must be in */
-    http_request req;
+    char first;            /* the first byte of the next request */
+    struct reading *rd;    /* while a request is read (and while bytes of a
+                              pipelined one wait in it) */
     http_slice in;         /* received bytes the parser has not seen yet */
     /* The response being sent: */
     int status;
@@ -102,10 +121,9 @@ struct client {
     int head_only;         /* HEAD: the same headers, no body */
     unsigned w, h;         /* a picture's size, or 0 */
     uint32_t id;
-    size_t size, sent;     /* the picture's size and the bytes sent of it */
-    size_t out_len;
-    char buf[4096];        /* what recv() fills, while the task waits */
-    char out[32768];       /* the head (and a short body), then each block of a picture */
+    size_t size, sent;     /* the picture's size and the bytes of it queued */
+    char *out;             /* while a response is sent: its head, then blocks */
+    size_t out_len, out_cap;
 };
 
 static const char *reason(int status)
@@ -123,35 +141,66 @@ static const char *reason(int status)
     }
 }
 
-/* Writes the response head into c->out, then body (if any, and not for HEAD).
- * type and length describe the body; extra is more header lines, each ending
- * in CRLF. Errors close the connection: the request may not have been read
- * to its end, so what follows it cannot be trusted. */
-static void respond(struct client *c, int status, const char *extra, const char *type,
-                    size_t length, const char *body)
+/* The Date header an origin server must send (RFC 9110 6.6.1), in the one
+ * format allowed: "Sun, 06 Nov 1994 08:49:37 GMT" (English names whatever the
+ * locale). */
+static void http_date(char out[64])
 {
+    static const char days[][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char months[][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    snprintf(out, 64, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
+             months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Takes the output buffer and writes the response head into it, then body
+ * (if any, and not for HEAD). type and length describe the body; extra is
+ * more header lines, each ending in CRLF. A picture's body is not given: the
+ * buffer gets room for the head and its first block, to leave in one send.
+ * Errors close the connection: the request may not have been read to its
+ * end, so what follows it cannot be trusted. Returns 0, or -1 if out of memory. */
+static int respond(struct client *c, int status, const char *extra, const char *type, size_t length,
+                   const char *body)
+{
+    char head[512], date[64];
     int n;
     c->status = status;
     if (status >= 400)
         c->keep_alive = 0;
-    n = snprintf(c->out, sizeof c->out,
-                 "HTTP/1.1 %d %s\r\n%sContent-Type: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n%s",
-                 status, reason(status), extra, type, length, c->keep_alive ? "keep-alive" : "close",
-                 body && !c->head_only ? body : "");
-    c->out_len = n < 0 ? 0 : (size_t)n < sizeof c->out ? (size_t)n : sizeof c->out - 1;
+    http_date(date);
+    n = snprintf(head, sizeof head,
+                 "HTTP/1.1 %d %s\r\nDate: %s\r\n%sContent-Type: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n",
+                 status, reason(status), date, extra, type, length, c->keep_alive ? "keep-alive" : "close");
+    c->out_len = n < 0 ? 0 : (size_t)n < sizeof head ? (size_t)n : sizeof head - 1;
+    if (c->head_only)
+        length = 0;
+    else if (!body && length > BLOCK)
+        length = BLOCK;
+    c->out_cap = c->out_len + length;
+    if (!(c->out = malloc(c->out_cap)))
+        return -1;
+    memcpy(c->out, head, c->out_len);
+    if (body && length) {
+        memcpy(c->out + c->out_len, body, length);
+        c->out_len += length;
+    }
+    return 0;
 }
 
 /* A short text body saying what went wrong. */
-static void respond_error(struct client *c, int status, const char *extra, const char *why)
+static int respond_error(struct client *c, int status, const char *extra, const char *why)
 {
     char body[256];
     snprintf(body, sizeof body, "%d %s%s%s\n", status, reason(status), why ? ": " : "", why ? why : "");
-    respond(c, status, extra, "text/plain; charset=utf-8", strlen(body), body);
+    return respond(c, status, extra, "text/plain; charset=utf-8", strlen(body), body);
 }
 
 /* GET /: a grid of pictures, each from /320/240. The query makes each address
  * distinct, so the browser fetches every one (and we ignore it). */
-static void respond_page(struct client *c)
+static int respond_page(struct client *c)
 {
     char page[2048];
     size_t len = (size_t)snprintf(page, sizeof page,
@@ -163,7 +212,7 @@ static void respond_page(struct client *c)
         len += (size_t)snprintf(page + len, sizeof page - len,
                                 "<img src=\"/320/240?n=%d\" width=\"320\" height=\"240\" alt=\"picture %d\">\n", i, i);
     len += (size_t)snprintf(page + len, sizeof page - len, "</body></html>\n");
-    respond(c, 200, "", "text/html; charset=utf-8", len, page);
+    return respond(c, 200, "", "text/html; charset=utf-8", len, page);
 }
 
 /* A decimal number in 1..max at s: returns where it ends, or NULL. */
@@ -199,89 +248,148 @@ static int route_picture(const char *path, unsigned *w, unsigned *h, uint32_t *i
     return 1;
 }
 
-/* Decides the response to a parsed request: fills c->out with its head (and a
- * short body), or sets c->w, c->h, c->id for a picture. */
-static void route(struct client *c)
+/* Decides the response to a parsed request: writes its head (and a short
+ * body) into c->out, or sets c->w, c->h, c->id for a picture, whose head is
+ * written after the delay. Returns 0, or -1 if out of memory. */
+static int route(struct client *c)
 {
     char path[HTTP_PATH_MAX + 1], location[128];
+    const http_request *req = &c->rd->req;
     unsigned w, h;
-    memcpy(path, c->req.target, sizeof path);
+    memcpy(path, req->target, sizeof path);
     path[strcspn(path, "?")] = '\0'; /* the query names nothing here */
-    c->head_only = strcmp(c->req.method, "HEAD") == 0;
-    c->keep_alive = c->req.keep_alive;
+    c->head_only = strcmp(req->method, "HEAD") == 0;
+    c->keep_alive = req->keep_alive;
     c->w = c->h = 0;
-    if (strcmp(c->req.method, "GET") != 0 && !c->head_only) {
-        respond_error(c, 405, "Allow: GET, HEAD\r\n", NULL);
-    } else if (strcmp(path, "/") == 0) {
-        respond_page(c);
-    } else if (http_route_size(path, BMP_MAX_SIDE, &w, &h)) {
+    if (strcmp(req->method, "GET") != 0 && !c->head_only)
+        return respond_error(c, 405, "Allow: GET, HEAD\r\n", NULL);
+    if (strcmp(path, "/") == 0)
+        return respond_page(c);
+    if (http_route_size(path, BMP_MAX_SIDE, &w, &h)) {
         snprintf(location, sizeof location, "Location: /img/%ux%u/%lu.bmp\r\nCache-Control: no-store\r\n", w, h,
                  (unsigned long)next_id++);
-        respond(c, 302, location, "text/plain; charset=utf-8", 0, NULL);
-    } else if (http_route_size(path, UINT_MAX, &w, &h)) {
-        respond_error(c, 400, "", "sides are 1 to 4096 pixels");
-    } else if (route_picture(path, &c->w, &c->h, &c->id)) {
+        return respond(c, 302, location, "text/plain; charset=utf-8", 0, NULL);
+    }
+    if (http_route_size(path, UINT_MAX, &w, &h))
+        return respond_error(c, 400, "", "sides are 1 to 4096 pixels");
+    if (route_picture(path, &c->w, &c->h, &c->id)) {
+        c->status = 200;
         c->size = bmp_size(c->w, c->h);
         c->sent = 0;
-        respond(c, 200, "", "image/bmp", c->size, NULL);
-    } else {
-        respond_error(c, 404, "", NULL);
+        return 0;
     }
+    return respond_error(c, 404, "", NULL);
 }
 
-/* The next block of the picture, into c->out: bmp_read makes any byte range,
- * so a picture of 48 MB never sits in memory whole. */
-static struct fut *write_block(struct client *c)
+/* Puts the next bytes of the picture into c->out after its first `at` bytes
+ * (the head, for the first block): bmp_read makes any byte range, so a
+ * picture of 48 MB never sits in memory whole. */
+static void next_block(struct client *c, size_t at)
 {
-    size_t n = bmp_read(c->w, c->h, c->id, c->sent, (unsigned char *)c->out, sizeof c->out);
-    return aio_wait_for(c->conn.loop, &c->wait, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, n), SEND_TIMEOUT_MS);
+    size_t n = bmp_read(c->w, c->h, c->id, c->sent, (unsigned char *)c->out + at, c->out_cap - at);
+    c->out_len = at + n;
+    c->sent += n;
 }
 
-/* Receive more of the request, within what is left of its time. */
-static struct fut *read_request(struct client *c)
+/* Sends what c->out holds, within the time limit for each block. */
+static struct fut *send_out(struct client *c)
+{
+    return aio_wait_for(c->conn.loop, &c->wait, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, c->out_len),
+                    SEND_TIMEOUT_MS);
+}
+
+/* Receives into buf, within what is left of the request's time. */
+static struct fut *read_request(struct client *c, char *buf, size_t len)
 {
     long long left = c->deadline - loop_time(c->conn.loop);
-    return aio_wait_for(c->conn.loop, &c->wait, sock_recv(c->conn.loop, &c->io, c->conn.fd, c->buf, sizeof c->buf),
+    return aio_wait_for(c->conn.loop, &c->wait, sock_recv(c->conn.loop, &c->io, c->conn.fd, buf, len),
                     left > 0 ? left : 0);
 }
 
-/* The client coroutine: read a request, answer it, and again while the
- * connection is kept alive. Errors (a reset, a timeout) end the task. */
-static int client_body(struct gen *g)
+/* Takes the reading buffers (they may be there still, holding a pipelined
+ * request's bytes). 0, or -1 if out of memory. */
+static int take_reading(struct client *c)
 {
-    struct client *c = (struct client *)g;
+    if (!c->rd && !(c->rd = malloc(sizeof *c->rd)))
+        return -1;
+    return 0;
+}
+
+/* Gives back the buffers once they hold nothing that is still needed. */
+static void drop_buffers(struct client *c)
+{
+    free(c->out);
+    c->out = NULL;
+    if (c->in.len == 0) {
+        free(c->rd);
+        c->rd = NULL;
+    }
+}
+
+/* Serving a connection: read a request, answer it, and again while the
+ * connection is kept alive. Errors (a reset, a timeout) end it. */
+static int serve_body(struct gen *g)
+{
+    struct client *c = (struct client *)((char *)g - offsetof(struct client, serve));
+    int one = 1;
     GEN_BEGIN(g);
+    /* Each response leaves as soon as it is written: without this, the end of
+     * a picture may wait for the client's delayed ACK (Nagle's algorithm),
+     * some 40 ms per picture on a kept-alive connection. */
+    setsockopt(c->conn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     for (;;) {
-        http_request_init(&c->req);
         c->deadline = loop_time(c->conn.loop) + REQUEST_TIMEOUT_MS;
-        /* Bytes of a pipelined request may be left in c->in: parse them first. */
-        while (http_request_feed(&c->req, &c->in) == HTTP_MORE) {
-            AWAIT(g, read_request(c));
+        if (c->in.len == 0) {
+            /* Idle: wait for the next request's first byte, holding no buffer. */
+            AWAIT(g, read_request(c, &c->first, 1));
             if (c->io.n == 0) {
                 trace("fd %d: end of stream", c->conn.fd);
                 GEN_RETURN(g, NULL);
             }
-            c->in = (http_slice){ c->buf, c->io.n };
+            c->in = (http_slice){ &c->first, 1 };
         }
-        if (c->req.error) {
+        if (take_reading(c) < 0)
+            GEN_RAISE(g, ENOMEM);
+        http_request_init(&c->rd->req);
+        /* Bytes of a pipelined request may be left in c->in: parse them first. */
+        while (http_request_feed(&c->rd->req, &c->in) == HTTP_MORE) {
+            AWAIT(g, read_request(c, c->rd->buf, sizeof c->rd->buf));
+            if (c->io.n == 0) {
+                trace("fd %d: end of stream", c->conn.fd);
+                GEN_RETURN(g, NULL);
+            }
+            c->in = (http_slice){ c->rd->buf, c->io.n };
+        }
+        if (c->rd->req.error) {
             c->head_only = 0;
-            respond_error(c, c->req.error_status, "", c->req.error);
-            fprintf(stderr, "%s: bad request: %s %d\n", c->conn.name, c->req.error, c->status);
+            c->w = 0;
+            if (respond_error(c, c->rd->req.error_status, "", c->rd->req.error) < 0)
+                GEN_RAISE(g, ENOMEM);
+            fprintf(stderr, "%s: bad request: %s %d\n", c->conn.name, c->rd->req.error, c->status);
         } else {
-            route(c);
-            fprintf(stderr, "%s %s %d\n", c->req.method, c->req.target, c->status);
+            if (route(c) < 0)
+                GEN_RAISE(g, ENOMEM);
+            fprintf(stderr, "%s %s %d\n", c->rd->req.method, c->rd->req.target, c->status);
+        }
+        if (c->in.len == 0) { /* the request is read: give its buffers back */
+            free(c->rd);
+            c->rd = NULL;
         }
         if (c->w > 0) { /* a picture: take our time, as a far-away server would */
             trace("fd %d: picture %lu, %ux%u, %zu bytes, after %lld ms", c->conn.fd, (unsigned long)c->id, c->w, c->h,
                   c->size, delay_ms);
             AWAIT(g, aio_sleep(c->conn.loop, &c->sleep, delay_ms));
+            if (respond(c, 200, "", "image/bmp", c->size, NULL) < 0)
+                GEN_RAISE(g, ENOMEM);
+            if (!c->head_only)
+                next_block(c, c->out_len); /* the head and the first block: one send */
         }
-        AWAIT(g, aio_wait_for(c->conn.loop, &c->wait, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, c->out_len),
-                          SEND_TIMEOUT_MS));
+        AWAIT(g, send_out(c));
         while (c->w > 0 && !c->head_only && c->sent < c->size) {
-            AWAIT(g, write_block(c));
-            c->sent += c->io.n;
+            next_block(c, 0);
+            AWAIT(g, send_out(c));
         }
+        drop_buffers(c);
         if (!c->keep_alive)
             break;
     }
@@ -290,11 +398,29 @@ static int client_body(struct gen *g)
      * we are done (FIN), and read until the client closes, for a short while. */
     shutdown(c->conn.fd, SHUT_WR);
     c->deadline = loop_time(c->conn.loop) + LINGER_MS;
+    if (take_reading(c) < 0)
+        GEN_RETURN(g, NULL);
     do {
-        AWAIT_CATCH(g, read_request(c));
+        AWAIT_CATCH(g, read_request(c, c->rd->buf, sizeof c->rd->buf));
         if (g->thrown == ECANCELED)
             GEN_RAISE(g, g->thrown);
     } while (!g->thrown && c->io.n > 0);
+    GEN_END(g);
+}
+
+/* The client task: serves the connection, and gives the buffers back however
+ * that ends (a reset, a timeout, cancelled at shutdown): Python's
+ * try: await serve(conn) finally: ... */
+static int client_body(struct gen *g)
+{
+    struct client *c = (struct client *)g;
+    GEN_BEGIN(g);
+    gen_init(&c->serve, serve_body);
+    AWAIT_CORO_CATCH(g, &c->serve);
+    c->in.len = 0;
+    drop_buffers(c);
+    if (g->thrown)
+        GEN_RAISE(g, g->thrown);
     GEN_END(g);
 }
 

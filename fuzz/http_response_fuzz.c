@@ -12,6 +12,7 @@
 typedef struct {
     http_event end;     /* HTTP_DONE, HTTP_ERROR, or HTTP_MORE if unfinished */
     int heads;          /* how often HTTP_HEAD was reported */
+    size_t head_end;    /* input bytes used when it was */
     size_t consumed;
     http_response r;
     unsigned char *body;
@@ -44,6 +45,7 @@ static void parse(const uint8_t *text, size_t len, size_t max_step,
                event == HTTP_BODY) {
             if (event == HTTP_HEAD) {
                 out->heads++;
+                out->head_end = out->consumed + (n - in.len);
                 continue;
             }
             if (body.len == 0 || body.data < piece || body.data + body.len > piece + n)
@@ -66,7 +68,7 @@ static bool same(const result *a, const result *b)
                 a->r.content_length == b->r.content_length &&
                 a->r.chunked == b->r.chunked && a->r.keep_alive == b->r.keep_alive &&
                 strcmp(a->r.location, b->r.location) == 0;
-    return a->end == b->end && head && a->r.error == b->r.error &&
+    return a->end == b->end && head && a->head_end == b->head_end && a->r.error == b->r.error &&
            a->consumed == b->consumed && a->body_len == b->body_len &&
            memcmp(a->body, b->body, a->body_len) == 0;
 }
@@ -86,6 +88,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((whole.end == HTTP_ERROR) != (whole.r.error != NULL) || whole.heads > 1 ||
         whole.body_len > whole.consumed)
         abort();
+    /* The rule of the one line reader: a head that was accepted (interim
+     * heads included) holds no CR without its LF, no control byte but HTAB. */
+    const uint8_t *text = data + 1;
+    for (size_t i = 0; whole.heads == 1 && i < whole.head_end; i++)
+        if ((text[i] == '\r' && text[i + 1] != '\n') ||
+            (text[i] < 0x20 && text[i] != '\t' && text[i] != '\r' && text[i] != '\n') || text[i] == 0x7f)
+            abort();
     free(whole.body);
     free(split.body);
     return 0;

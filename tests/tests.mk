@@ -3,10 +3,11 @@
 SELECTOR_BACKENDS := $(if $(filter Linux,$(shell uname -s)),epoll poll,kqueue poll)
 # Unit tests: tests/NAME_test.c, linked with the step sources it tests
 # (UNIT_NAME) and the harness.
-UNIT_TESTS := build_alone copies gen coro coro_programs http bmp asyncio ticker image
+UNIT_TESTS := build_alone copies gen coro coro_programs http http_suites bmp asyncio ticker image
 UNIT_gen := 4_generators/gen.c
 UNIT_coro := 5_coroutines/gen.c
 UNIT_http := 6_async_await/http.c
+UNIT_http_suites := 6_async_await/http.c
 UNIT_bmp := 6_async_await/bmp.c
 UNIT_asyncio := $(addprefix 6_async_await/,asyncio.c gen.c selector.c)
 UNIT_image := 6_async_await/http.c 6_async_await/bmp.c
@@ -21,7 +22,7 @@ SERVER_RUNS := \
 	"build/server_test 6_async_await/server scalable"
 TEST_RUNS := $(SERVER_RUNS) \
 	$(SELECTOR_BACKENDS:%=build/selector_test_%) \
-	build/build_alone_test build/copies_test build/gen_test build/coro_test "build/coro_programs_test 5_coroutines" build/http_test build/bmp_test build/asyncio_test \
+	build/build_alone_test build/copies_test build/gen_test build/coro_test "build/coro_programs_test 5_coroutines" build/http_test build/http_suites_test build/bmp_test build/asyncio_test \
 	"build/ticker_test 6_async_await/ticker" build/image_test \
 	$(foreach n,1 2 3 4 5 6,"build/tour $(n) .")
 
@@ -59,3 +60,5 @@ build/%_test: tests/%_test.c $$(UNIT_$$*) $$(wildcard $$(addsuffix *.h,$$(dir $$
 		build/cmocka.flags build/flags
 	$(CC) $(BASE_CFLAGS) -Itests $(addprefix -I,$(sort $(dir $(UNIT_$*)))) -o $@ $< $(UNIT_$*) tests/harness.c \
 		$(LDFLAGS) $$(cat build/cmocka.flags)
+# The suites' messages live in a data file of their own.
+build/http_suites_test: tests/http_suites.inc
