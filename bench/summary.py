@@ -185,6 +185,7 @@ def final(build, md, parts):
         sv, c = servers.get(s, {}), cpu.get(s, {})
         calls = c.get("calls") or {}
         summary[s] = {"cpu_us_per_reply": c.get("cpu_us"), **{f"{k}_per_reply": calls.get(k) for k in SYSCALLS},
+                      "replies_per_s_pinned: " + ping: c.get("rate"),
                       "active_10k_p99_ms": sv.get("p99"), "active_10k_max_ms": sv.get("max"),
                       "idle_b_per_conn": sv.get("idle_b"),
                       **{f"replies_per_s: {w}": v for w, v in sv.get("rates", {}).items()}}
@@ -196,18 +197,18 @@ def final(build, md, parts):
 
     lines = []
     if names:
-        lines += ["Summary per server: CPU and system calls per reply from the cpu part (100 connections "
-                  "ping-pong, pinned); round trips of 10,000 active connections and RSS growth per idle "
+        lines += ["Summary per server: CPU and system calls per reply, and replies/s, from the cpu part (100 "
+                  "connections ping-pong, pinned); round trips of 10,000 active connections (pinned) and RSS growth per idle "
                   "connection (10,000 idle) from the servers part; each a median over the rounds.", "",
                   "| server | CPU µs/reply | recvfrom/reply | sendto/reply | epoll_ctl/reply | "
-                  "10k active p99 ms | 10k active max ms | B per idle conn | 100 conns replies/s | notes |",
+                  "10k active p99 ms | 10k active max ms | B per idle conn | replies/s, pinned | notes |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for s in names:
             f = summary[s]
             lines.append(f"| {s} | {fmt(f['cpu_us_per_reply'])} | "
                          + " | ".join(fmt(f[f'{k}_per_reply']) for k in SYSCALLS)
                          + f" | {fmt(f['active_10k_p99_ms'], 0)} | {fmt(f['active_10k_max_ms'], 0)} | "
-                         f"{fmt(f['idle_b_per_conn'], 0)} | {fmt(f.get('replies_per_s: ' + ping), 0)} | "
+                         f"{fmt(f['idle_b_per_conn'], 0)} | {fmt(f['replies_per_s_pinned: ' + ping], 0)} | "
                          f"{'; '.join(cpu.get(s, {}).get('notes', []))} |")
         lines.append("")
 
@@ -264,8 +265,10 @@ def final(build, md, parts):
 
     ratio_target("100 conns ping-pong, pinned: step 6's CPU per reply ≤ 1.10× epoll_server's (µs)", "cpu",
                  lambda s: summary.get(s, {}).get("cpu_us_per_reply"), 1.10)
-    ratio_target("100 conns ping-pong: step 6's replies/s ≥ 0.92× epoll_server's", "servers",
-                 lambda s: summary.get(s, {}).get("replies_per_s: " + ping), 0.92, higher_is_better=True, digits=0)
+    # Pinned, as CPU per reply: unpinned rates follow whatever else the machine runs.
+    ratio_target("100 conns ping-pong, pinned: step 6's replies/s ≥ 0.92× epoll_server's", "cpu",
+                 lambda s: summary.get(s, {}).get("replies_per_s_pinned: " + ping), 0.92, higher_is_better=True,
+                 digits=0)
     for k, bound in (("epoll_ctl", 0.02), ("recvfrom", 1.05), ("sendto", 1.05)):
         each(f"{k} per reply ≤ {bound} (steps 2–6)", "cpu", steps_2_6,
              lambda s, k=k: summary[s][f"{k}_per_reply"], lambda s, b=bound: b)
@@ -274,10 +277,10 @@ def final(build, md, parts):
     for key, what in (("active_10k_p99_ms", "p99"), ("active_10k_max_ms", "max")):
         base = limit.get(key)
         if "servers" in parts and base:
-            each(f"10,000 active: {what} round trip ≤ 1.2× epoll_server's {base:,.0f} ms (steps 3–6)",
+            each(f"10,000 active, pinned: {what} round trip ≤ 1.2× epoll_server's {base:,.0f} ms (steps 3–6)",
                  "servers", steps_3_6, lambda s, key=key: summary[s][key], lambda s, b=base: 1.2 * b, " ms", 0)
         else:
-            target(f"10,000 active: {what} round trip ≤ 1.2× epoll_server's (steps 3–6)", None,
+            target(f"10,000 active, pinned: {what} round trip ≤ 1.2× epoll_server's (steps 3–6)", None,
                    not_run("servers") if "servers" not in parts else "no epoll_server figure")
     if "pictures" not in parts:
         target("30 keep-alive pictures (curl, 64×64, --delay-ms 0): median < 5 ms each", None, not_run("pictures"))
