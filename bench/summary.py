@@ -6,6 +6,7 @@ part's, and the summary per server with the targets, each PASS or MISS.
 The final step also writes BUILD_DIR/bench-summary.json, which BENCH_COMPARE reads back."""
 import json
 import os
+import shutil
 import sys
 from statistics import median
 
@@ -22,6 +23,10 @@ def read_jsonl(path):
 
 def ok(result):
     return result is not None and result["errors"] == 0
+
+
+def plural(n, what="run"):
+    return f"{n} {what}{'' if str(n) == '1' else 's'}"
 
 
 def fmt(v, digits=2):
@@ -65,8 +70,8 @@ def cpu_section(results, md, seconds, rounds, cpu):
     runs = read_jsonl(results)
     figs = cpu_figures(runs)
     lines = [f"Server CPU per reply: 100 connections ping-pong, server and load generator pinned to CPU {cpu}; "
-             f"the server's utime + stime over the measured window ÷ the replies in it, the median of {rounds} "
-             f"runs of {seconds} s taken in turns. System calls per reply: `perf stat` over one more such "
+             f"the server's utime + stime over the measured window ÷ the replies in it, the median of {plural(rounds)} "
+             f"of {seconds} s taken in turns. System calls per reply: `perf stat` over one more such "
              "window (perf slows the server, so that run's CPU is not used).",
              "",
              "| server | replies/s (pinned) | CPU µs per reply | runs | recvfrom | sendto | epoll_ctl | notes |",
@@ -114,7 +119,7 @@ def picture_figures(tsv, expected):
 
 def pictures_section(tsv, md, rounds, count, note):
     lines = [f"Keep-alive pictures: curl fetches {count} pictures of 64×64 one after another on one kept-alive "
-             f"connection from `image_server --delay-ms 0`; {rounds} rounds. Time per picture: curl's time_total "
+             f"connection from `image_server --delay-ms 0`; {plural(rounds, 'round')}. Time per picture: curl's time_total "
              "of each transfer.", ""]
     if note:
         write(md, lines + [note])
@@ -286,7 +291,7 @@ def final(build, md, parts):
         target("30 keep-alive pictures (curl, 64×64, --delay-ms 0): median < 5 ms each", None, not_run("pictures"))
     elif pics["median_ms"] is None:
         target("30 keep-alive pictures (curl, 64×64, --delay-ms 0): median < 5 ms each", None,
-               "; ".join(pics["notes"]) or "no figure (curl not installed?)")
+               "; ".join(pics["notes"]) or ("no figure" if shutil.which("curl") else "n/a: curl not installed"))
     else:
         target("30 keep-alive pictures (curl, 64×64, --delay-ms 0): median < 5 ms each",
                pics["median_ms"] < 5 and not pics["notes"],
