@@ -327,15 +327,23 @@ def num(v):  # 3 significant digits or more, no exponent
 
 
 # Lower is better for every figure except a rate.
+# Figures that other work on the machine hardly moves: a change in them is the program's. The rest
+# (rates, round trips, wall times) moved by up to 2× between runs of the same programs on a shared
+# 2-core machine, so a change there is reported, and judged only over several runs.
+def load_proof(key):
+    return key == "cpu_us_per_reply" or key.endswith("_per_reply") or key == "idle_b_per_conn"
+
+
 def comparison(path, after):
     try:
         before = json.load(open(path, encoding="utf-8"))
     except (OSError, ValueError) as e:
         return [f"BENCH_COMPARE: cannot read {path}: {e}"]
-    lines = [f"Before → after (before: {os.path.basename(path)}; a figure more than 10% worse is marked ✗; "
-             "on a shared machine, compare CPU per reply and system calls first: they move least with load).",
+    lines = [f"Before → after (before: {os.path.basename(path)}); a figure more than 10% worse is marked ✗. "
+             "CPU and system calls per reply and memory per idle connection hardly move with the machine's "
+             "load; rates, round trips and wall times do.",
              "", "| what | figure | before | after | after/before |", "|---|---|---:|---:|---:|"]
-    worse = []
+    worse, noisy = [], []
     for name, figs in after.items():
         for key, v in figs.items():
             b = before.get(name, {}).get(key)
@@ -347,11 +355,13 @@ def comparison(path, after):
             else:  # a count per reply may go from 0 to something: then 0.02 more is worse
                 bad = v > 1.1 * b and v - b > 0.02
             if bad:
-                worse.append(f"{name} {key}")
+                (worse if load_proof(key) else noisy).append(f"{name} {key}")
             lines.append(f"| {name} | {key} | {num(b)} | {num(v)} | "
                          f"{'—' if x is None else f'{x:.2f}×'}{' ✗' if bad else ''} |")
-    lines += ["", f"- {'MISS' if worse else 'PASS'}: no slower than before (10% allowed for noise)"
-              + (f": worse: {'; '.join(worse)}" if worse else "")]
+    lines += ["", f"- {'MISS' if worse else 'PASS'}: no slower than before in CPU and system calls per reply and "
+              "memory per idle connection (10% allowed)" + (f": worse: {'; '.join(worse)}" if worse else ""),
+              f"- note: more than 10% worse in this run, among the figures load moves (confirm over several runs): "
+              f"{'; '.join(noisy)}" if noisy else "- PASS: rates, round trips and wall times no more than 10% worse"]
     return lines
 
 
