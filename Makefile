@@ -111,8 +111,9 @@ print-programs:
 # --- tests, benchmarks, fuzzing ---
 include tests/tests.mk
 
+# BENCH_PARTS: some of servers cpu pictures downloader (default all); more settings in bench/run.
 bench: all
-	bash bench/run
+	bash bench/run $(BENCH_PARTS)
 
 # libFuzzer harnesses (clang only). New inputs go to build/fuzz/NAME.corpus; the
 # seeds in fuzz/corpus/NAME are read, never written; a crash is written to

@@ -1,5 +1,6 @@
 /* loadgen: the benchmark load generator for the step servers. It drives connections that send
- * newlines, checks every reply byte against "Hello world\n", and reports rate, latency, memory. */
+ * newlines, checks every reply byte against "Hello world\n", and reports rate, latency, memory,
+ * and the server's CPU time over the measured window. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -36,7 +37,7 @@
 
 static const char usage_line[] =
     "usage: loadgen [-c CONNS] [-k LINES] [-d SECONDS] [-i IDLE] [--pid PID] [--timeout SECONDS]\n"
-    "               [--json] HOST:PORT | -p PORT\n";
+    "               [--control CTL,ACK] [--json] HOST:PORT | -p PORT\n";
 static const char help_text[] =
     "Sends newlines to a 'Hello world' server and checks every byte of the replies.\n"
     "  HOST:PORT          the server ([::1]:PORT for IPv6); -p PORT means 127.0.0.1:PORT\n"
@@ -45,14 +46,19 @@ static const char help_text[] =
     "  -d SECONDS         measured duration, fractions allowed (default 5)\n"
     "  -i IDLE            silent connections, opened first and held for the whole run (default 0)\n"
     "  --pid PID          sample the server's VmRSS/VmHWM: before connecting, once all are\n"
-    "                     connected and answered once, and at the end (Linux; n/a elsewhere)\n"
+    "                     connected and answered once, and at the end; and its CPU time\n"
+    "                     (utime + stime) at the start and end of the measured window\n"
+    "                     (Linux; n/a elsewhere)\n"
+    "  --control CTL,ACK  FIFOs of a `perf stat --control fifo:CTL,ACK -D -1`: write 'enable'\n"
+    "                     to CTL just before the measured window and 'disable' at its end,\n"
+    "                     each time waiting for perf's 'ack' on ACK, so perf counts that window\n"
     "  --timeout SECONDS  a round not fully answered within this is an error (default 10)\n"
     "  --json             print one line of JSON instead of the report\n"
     "Exit status: 0 no errors; 1 errors (wrong byte, early close, timeout, failed connect);\n"
     "2 bad arguments.\n";
 
 struct options {
-    const char *host, *port;
+    const char *host, *port, *control;
     long conns, lines, idle, pid;
     double seconds, timeout;
     bool json;
@@ -82,6 +88,8 @@ struct conn {
 #define HIST_BUCKETS ((32 - HIST_SUB_BITS + 1) * HIST_SUB) /* every uint32_t microsecond */
 
 struct memory { long rss_kb, hwm_kb; }; /* -1: unknown */
+/* Where the measured window starts and ends, as the server's CPU time. */
+struct window { long long cpu_ticks[2]; bool closed, controlled; }; /* -1: unknown */
 
 enum error_kind { ERR_CONNECT, ERR_BAD_BYTE, ERR_CLOSED, ERR_TIMEOUT, ERR_IO, ERR_IDLE, ERR_KINDS };
 static const char *const error_names[ERR_KINDS] = { "connect", "bad_byte", "closed",
@@ -116,6 +124,8 @@ struct ctx {
     uint64_t rounds, replies, errors, error_counts[ERR_KINDS];
     uint64_t hist[HIST_BUCKETS], lat_count, lat_max;
     struct memory mem_before, mem_open, mem_end;
+    struct window window;
+    int ctl_fd, ack_fd; /* --control, or -1 */
 };
 
 static int64_t now_ns(void)
@@ -163,7 +173,8 @@ static double parse_seconds(const char *opt, const char *s)
 
 static void parse_args(struct options *o, int argc, char **argv)
 {
-    static const char *const with_value[] = { "-c", "-k", "-i", "-d", "-p", "--pid", "--timeout" };
+    static const char *const with_value[] = { "-c", "-k", "-i", "-d", "-p", "--pid", "--timeout",
+                                              "--control" };
     static char host[256];
     const char *target = NULL, *port = NULL, *colon;
     size_t host_len;
@@ -201,6 +212,8 @@ static void parse_args(struct options *o, int argc, char **argv)
             o->seconds = parse_seconds(a, v);
         else if (strcmp(a, "--timeout") == 0)
             o->timeout = parse_seconds(a, v);
+        else if (strcmp(a, "--control") == 0)
+            o->control = v;
         else if (parse_long(a, v, 1, 65535))
             port = v;
     }
@@ -290,6 +303,104 @@ static struct memory sample_memory(long pid)
     (void)pid; /* no /proc/PID/status here: reported as n/a */
 #endif
     return m;
+}
+
+/* The server's utime + stime in clock ticks, all its threads included, or -1. */
+static long long sample_cpu_ticks(long pid)
+{
+    long long ticks = -1;
+#ifdef __linux__
+    char path[64], buf[1024], *p;
+    unsigned long long utime, stime;
+    size_t n = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    if (pid <= 0 || !(f = fopen(path, "r")))
+        return -1;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the command name, which may hold spaces and ')'. */
+    if ((p = strrchr(buf, ')')) &&
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2)
+        ticks = (long long)(utime + stime);
+#else
+    (void)pid;
+#endif
+    return ticks;
+}
+
+/* ---- The measured window, told to a perf stat started with --control ---- */
+
+static int open_control(struct ctx *ctx)
+{
+    char ctl[512];
+    const char *comma = ctx->opt.control ? strchr(ctx->opt.control, ',') : NULL;
+    ctx->ctl_fd = ctx->ack_fd = -1;
+    if (!ctx->opt.control)
+        return 0;
+    if (!comma || comma == ctx->opt.control || !comma[1] ||
+        (size_t)(comma - ctx->opt.control) >= sizeof ctl)
+        bad_usage("--control wants CTL,ACK (two FIFO paths), not '%s'", ctx->opt.control);
+    memcpy(ctl, ctx->opt.control, (size_t)(comma - ctx->opt.control));
+    ctl[comma - ctx->opt.control] = '\0';
+    /* Opening a FIFO to write fails (ENXIO) until its reader has it open: wait up to 10 s. */
+    for (int tries = 0; tries < 1000 && ctx->ctl_fd < 0; tries++) {
+        ctx->ctl_fd = open(ctl, O_WRONLY | O_NONBLOCK);
+        if (ctx->ctl_fd < 0 && errno != ENXIO)
+            break;
+        if (ctx->ctl_fd < 0)
+            nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+    }
+    /* Read-write: never blocks to open, and never reads end of file while the writer is away. */
+    ctx->ack_fd = open(comma + 1, O_RDWR);
+    if (ctx->ctl_fd < 0 || ctx->ack_fd < 0) {
+        fprintf(stderr, "loadgen: --control %s: cannot open the FIFOs: %s\n", ctx->opt.control,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends "enable" or "disable" and waits up to 5 s for the line "ack"; false if none came. perf
+ * writes "ack\n" with its terminating NUL: NULs are skipped. */
+static bool control(struct ctx *ctx, const char *command)
+{
+    char line[64], ack[8];
+    size_t got = 0;
+    int len = snprintf(line, sizeof line, "%s\n", command);
+    if (ctx->ctl_fd < 0 || write(ctx->ctl_fd, line, (size_t)len) != len)
+        return false;
+    for (;;) {
+        struct pollfd p = { .fd = ctx->ack_fd, .events = POLLIN };
+        char c;
+        if (poll(&p, 1, 5000) <= 0 || read(ctx->ack_fd, &c, 1) != 1)
+            break;
+        if (c == '\n' && got == 3 && memcmp(ack, "ack", 3) == 0)
+            return true;
+        if (c != '\0' && (c == '\n' || got == sizeof ack))
+            break;
+        if (c != '\0')
+            ack[got++] = c;
+    }
+    fprintf(stderr, "loadgen: --control: no 'ack' for '%s' within 5 s\n", command);
+    return false;
+}
+
+static void window_begin(struct ctx *ctx)
+{
+    ctx->window.controlled = ctx->ctl_fd >= 0 && control(ctx, "enable");
+    ctx->window.cpu_ticks[0] = sample_cpu_ticks(ctx->opt.pid);
+}
+
+static void window_end(struct ctx *ctx)
+{
+    if (ctx->window.closed)
+        return;
+    ctx->window.closed = true;
+    ctx->window.cpu_ticks[1] = sample_cpu_ticks(ctx->opt.pid);
+    if (ctx->window.controlled)
+        ctx->window.controlled = control(ctx, "disable");
 }
 
 /* ---- Poller ---- */
@@ -556,7 +667,10 @@ static void on_readable(struct ctx *ctx, size_t slot)
  * flight then are finished (and checked) but not counted. seconds = 0: exactly one round each. */
 static void run_rounds(struct ctx *ctx, double seconds, bool measuring)
 {
-    int64_t timeout_ns = (int64_t)(ctx->opt.timeout * 1e9), start = now_ns(), last_check = start;
+    int64_t timeout_ns = (int64_t)(ctx->opt.timeout * 1e9), start, last_check;
+    if (measuring)
+        window_begin(ctx);
+    start = last_check = now_ns();
     ctx->measuring = measuring;
     ctx->end_ns = start + (int64_t)(seconds * 1e9);
     for (size_t s = (size_t)ctx->opt.idle; s < ctx->total; s++)
@@ -573,6 +687,8 @@ static void run_rounds(struct ctx *ctx, double seconds, bool measuring)
                 on_readable(ctx, r.slot);
         }
         int64_t now = now_ns();
+        if (measuring && now >= ctx->end_ns)
+            window_end(ctx);
         if (now - last_check < NS_PER_S / 10)
             continue;
         last_check = now;
@@ -582,6 +698,8 @@ static void run_rounds(struct ctx *ctx, double seconds, bool measuring)
                            "missing after %.1f s", ctx->conns[s].to_receive, ctx->opt.lines,
                            ctx->opt.timeout);
     }
+    if (measuring)
+        window_end(ctx); /* every connection failed before the end */
 }
 
 /* After the run nothing may be waiting on any connection: not a byte, not an end of stream. */
@@ -618,6 +736,12 @@ static void print_memory(const char *sep, const char *name, struct memory m, boo
         printf("%s%s %ld/%ld", sep, name, m.rss_kb, m.hwm_kb);
 }
 
+static double clock_ticks(void)
+{
+    long hz = sysconf(_SC_CLK_TCK);
+    return hz > 0 ? (double)hz : 100.0;
+}
+
 static void report(const struct ctx *ctx)
 {
     const struct options *o = &ctx->opt;
@@ -636,7 +760,13 @@ static void report(const struct ctx *ctx)
         for (int k = 0; k < ERR_KINDS; k++)
             printf("%s\"%s\":%llu", k ? "," : "", error_names[k],
                    (unsigned long long)ctx->error_counts[k]);
-        printf("},\"memory\":{");
+        printf("},");
+        if (ctx->window.cpu_ticks[0] >= 0 && ctx->window.cpu_ticks[1] >= 0)
+            printf("\"server_cpu_s\":%.3f,", (double)(ctx->window.cpu_ticks[1] -
+                                                    ctx->window.cpu_ticks[0]) / clock_ticks());
+        else
+            printf("\"server_cpu_s\":null,");
+        printf("\"controlled\":%s,\"memory\":{", ctx->window.controlled ? "true" : "false");
         print_memory("", "before", ctx->mem_before, true);
         print_memory(",", "open", ctx->mem_open, true);
         print_memory(",", "end", ctx->mem_end, true);
@@ -657,6 +787,11 @@ static void report(const struct ctx *ctx)
     for (int k = 0; k < ERR_KINDS; k++)
         if (ctx->error_counts[k])
             printf(" (%s %llu)", error_names[k], (unsigned long long)ctx->error_counts[k]);
+    if (ctx->window.cpu_ticks[0] >= 0 && ctx->window.cpu_ticks[1] >= 0 && ctx->replies)
+        printf("\n  server CPU %.3f s in the window, %.2f us per reply",
+               (double)(ctx->window.cpu_ticks[1] - ctx->window.cpu_ticks[0]) / clock_ticks(),
+               (double)(ctx->window.cpu_ticks[1] - ctx->window.cpu_ticks[0]) / clock_ticks() * 1e6 /
+                   (double)ctx->replies);
     if (o->pid > 0) {
         printf("\n  server kB  VmRSS/VmHWM ");
         print_memory("", "before", ctx->mem_before, false);
@@ -702,6 +837,9 @@ int main(int argc, char **argv)
     for (size_t s = 0; s < ctx.total; s++)
         ctx.conns[s].fd = -1;
 
+    ctx.window.cpu_ticks[0] = ctx.window.cpu_ticks[1] = -1;
+    if (open_control(&ctx) < 0)
+        return 1;
     ctx.mem_before = sample_memory(ctx.opt.pid);
     ctx.mem_open = sample_memory(-1); /* n/a unless the connections are all made */
     ctx.connected_idle = open_connections(&ctx, 0, (size_t)ctx.opt.idle, "idle");
