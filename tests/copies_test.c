@@ -67,6 +67,16 @@ static void test_selector_copied_unchanged(void **state)
         assert_copies("3_selectors_callbacks", steps[i], selector_files, 5);
 }
 
+/* The servers' plumbing, written once in step 1 and used by steps 1 to 5. */
+static void test_net_copied_unchanged(void **state)
+{
+    const char *const files[] = { "net.h", "net.c" };
+    const char *steps[] = { "2_select", "3_selectors_callbacks", "4_generators", "5_coroutines" };
+    (void)state;
+    for (size_t i = 0; i < 4; i++)
+        assert_copies("1_intro", steps[i], files, 2);
+}
+
 static void test_coroutines_copied_unchanged(void **state)
 {
     const char *const files[] = { "gen.h", "gen.c" };
@@ -79,6 +89,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_selector_copied_unchanged),
         cmocka_unit_test(test_coroutines_copied_unchanged),
+        cmocka_unit_test(test_net_copied_unchanged),
     };
     return cmocka_run_group_tests_name("copies between steps", tests, NULL, NULL);
 }
