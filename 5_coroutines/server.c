@@ -202,13 +202,14 @@ static void close_client(struct selector *sel, struct client *c)
  * not cost 4 KiB more. */
 static void read_lines(struct client *c, const union io_result *got, int err)
 {
-    if (!err && got->received.len > 0) {
+    ssize_t n = err ? -1 : got->received.len;
+    if (n > 0) {
         size_t lines = 0;
-        for (ssize_t i = 0; i < got->received.len; i++)
+        for (ssize_t i = 0; i < n; i++)
             lines += got->received.data[i] == '\n';
         c->owed += lines * REPLY_LEN;
-        trace("fd %d: read %zd bytes, %zu lines, %zu bytes owed", c->fd, got->received.len, lines, c->owed);
-    } else if (!err) {
+        trace("fd %d: read %zd bytes, %zu lines, %zu bytes owed", c->fd, n, lines, c->owed);
+    } else if (n == 0) {
         trace("fd %d: end of stream, %zu bytes still owed", c->fd, c->owed);
         c->eof = 1;
     } else {
