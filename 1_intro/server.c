@@ -1,5 +1,6 @@
 /* Step 1: a blocking server. accept() and recv() wait, so while one client is
  * connected the next one waits. Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c net.c */
+#define DESCRIPTION "Step 1, a blocking server: one client at a time" /* for -h */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
@@ -77,7 +78,7 @@ static void serve_client(struct client *c)
 
 int main(int argc, char **argv)
 {
-    int listen_fd, port = parse_args(argc, argv, "Step 1, a blocking server: one client at a time");
+    int listen_fd, port = parse_args(argc, argv, DESCRIPTION);
     stop_by_shutdown();
     listen_fd = listen_on(port);
     shutdown_on_signal[0] = listen_fd;

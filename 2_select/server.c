@@ -1,9 +1,9 @@
 /* Step 2: one select() loop serves every client at once.
  * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c net.c */
+#define DESCRIPTION "Step 2, a select() loop: every client at once" /* for -h */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -46,6 +46,8 @@ static void accept_connection(int listen_fd)
         return;
     }
     describe_peer(fd, name, sizeof name);
+    /* Non-blocking: a slow client must never make a recv() or send() wait. */
+    set_nonblocking(fd);
     /* FD_SET on an fd >= FD_SETSIZE writes past the fd_set: undefined behaviour.
      * select() cannot watch this client, so refuse it politely. */
     if (fd >= FD_SETSIZE) {
@@ -53,8 +55,6 @@ static void accept_connection(int listen_fd)
         close(fd);
         return;
     }
-    /* Non-blocking: a slow client must never make a recv() or send() wait. */
-    set_nonblocking(fd);
     fprintf(stderr, "Connection from %s\n", name);
     clients[fd] = (struct client){ .fd = fd };
     memcpy(clients[fd].name, name, sizeof name);
@@ -157,8 +157,7 @@ static void event_loop(int listen_fd)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            perror("select");
-            exit(1);
+            die("select");
         }
         trace("select(): %d ready", n);
         if (FD_ISSET(signal_pipe[0], &readable)) {
@@ -179,7 +178,7 @@ static void event_loop(int listen_fd)
 
 int main(int argc, char **argv)
 {
-    int listen_fd, port = parse_args(argc, argv, "Step 2, a select() loop: every client at once");
+    int listen_fd, port = parse_args(argc, argv, DESCRIPTION);
     for (size_t i = 0; i < sizeof replies; i += REPLY_LEN)
         memcpy(replies + i, REPLY, REPLY_LEN);
     for (int fd = 0; fd < FD_SETSIZE; fd++)

@@ -129,6 +129,12 @@ void describe_peer(int fd, char *out, size_t size)
     }
 }
 
+void die(const char *what)
+{
+    perror(what);
+    exit(1);
+}
+
 void set_nonblocking(int fd)
 {
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);

@@ -1,6 +1,7 @@
 /* Step 3: a selector (selector.h) keeps (fd, events, callback) keys; the loop
  * asks it what is ready and calls back. No FD_SETSIZE cap: 10,000 clients work.
  * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c net.c selector.c */
+#define DESCRIPTION "Step 3, a selector and callbacks: thousands of clients" /* for -h */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
@@ -172,8 +173,7 @@ static void event_loop(struct selector *sel)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            perror("select");
-            exit(1);
+            die("select");
         }
         trace("select(): %d ready", n);
         for (int i = 0; i < n; i++) {
@@ -190,7 +190,7 @@ static void event_loop(struct selector *sel)
 
 int main(int argc, char **argv)
 {
-    int listen_fd, port = parse_args(argc, argv, "Step 3, a selector and callbacks: thousands of clients");
+    int listen_fd, port = parse_args(argc, argv, DESCRIPTION);
     int fd_limit = raise_fd_limit();
     struct selector *sel = sel_create();
     for (size_t i = 0; i < sizeof replies; i += REPLY_LEN)

@@ -29,6 +29,8 @@ int listen_on(int port);
 /* "127.0.0.1:54321" for a connected socket (32 bytes are enough). */
 void describe_peer(int fd, char *out, size_t size);
 void set_nonblocking(int fd);
+/* perror(what), then exit 1: a call the server cannot go on without failed. */
+void die(const char *what);
 /* Raises the soft limit on open fds to the hard one; returns the limit. */
 int raise_fd_limit(void);
 /* Out of fds, accept() fails at once while the listening socket stays

@@ -3,6 +3,7 @@
  * once the fd is ready and sends the result in (gen_send) or throws the error
  * in (gen_throw).
  * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c net.c gen.c selector.c */
+#define DESCRIPTION "Step 5, coroutines: the loop does the I/O and sends the results in" /* for -h */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
@@ -74,36 +75,32 @@ static struct task *tasks_pop(void)
     return task;
 }
 
-/* to_read and to_write (the lesson's dicts, socket -> generator): which
- * generator waits to read or to write on each fd, indexed by fd. Each grows
- * with the largest fd accepted, never to the fd limit (often a million). */
-static struct fd_table {
-    struct task **at;
-    int size;
-} to_read, to_write;
+/* to_read and to_write (the lesson's dicts, socket -> generator), indexed by
+ * fd: the generator waiting to read or to write on it. The table grows with
+ * the largest fd accepted, never to the fd limit (often a million). */
+static struct waiting {
+    struct task *to_read, *to_write;
+} *waiting;
+static int waiting_size;
 /* The server while we are out of fds: it waits for a client to leave. */
 static struct task *waits_for_a_free_fd;
 
-/* Makes room for fd in to_read and to_write before its generator first runs,
- * so that filing a generator there never fails. -1 if memory is short. */
+/* Makes room for fd in the table before its generator first runs, so that
+ * filing a generator there never fails. -1 if memory is short. */
 static int make_room(int fd)
 {
-    struct fd_table *tables[] = { &to_read, &to_write };
-    for (int i = 0; i < 2; i++) {
-        struct fd_table *t = tables[i];
-        int size = t->size ? t->size : 64;
-        struct task **at;
-        while (size <= fd)
-            size *= 2;
-        if (size == t->size)
-            continue;
-        at = realloc(t->at, (size_t)size * sizeof *at);
-        if (!at)
-            return -1;
-        memset(at + t->size, 0, (size_t)(size - t->size) * sizeof *at);
-        t->at = at;
-        t->size = size;
-    }
+    int size = waiting_size ? waiting_size : 64;
+    struct waiting *w;
+    while (size <= fd)
+        size *= 2;
+    if (size == waiting_size)
+        return 0;
+    w = realloc(waiting, (size_t)size * sizeof *w);
+    if (!w)
+        return -1;
+    memset(w + waiting_size, 0, (size_t)(size - waiting_size) * sizeof *w);
+    waiting = w;
+    waiting_size = size;
     return 0;
 }
 
@@ -113,9 +110,9 @@ struct writer {
     struct client *client;
 };
 
-/* One client generator's frame: what must survive its yields. 240 bytes on a
+/* One client generator's frame: what must survive its yields. 232 bytes on a
  * 64-bit machine (64 of them the struct gen, 72 the writer's frame, 32 the
- * name); that, its key in the selector and its slots in to_read and to_write
+ * name); that, its key in the selector and its slot in to_read and to_write
  * are all an idle client costs besides the kernel's socket. */
 struct client {
     struct task task;
@@ -136,14 +133,14 @@ static int client_body(struct gen *g);
  * generator mostly does, costs no system call. */
 static void wake(struct selector *sel, int fd, int events, void *data)
 {
-    struct task **waiting = events & SEL_READ ? &to_read.at[fd] : &to_write.at[fd];
+    struct task **waiter = events & SEL_READ ? &waiting[fd].to_read : &waiting[fd].to_write;
     (void)sel, (void)data;
-    if (!*waiting)
+    if (!*waiter)
         return;
     trace("fd %d %s: %s fd %d back to tasks", fd, events & SEL_READ ? "readable" : "writable",
-          (*waiting)->gen.body == client_body ? "client" : "server", fd);
-    tasks_append(*waiting);
-    *waiting = NULL;
+          (*waiter)->gen.body == client_body ? "client" : "server", fd);
+    tasks_append(*waiter);
+    *waiter = NULL;
 }
 
 /* The server generator calls this with what the loop's accept() gave it (sent
@@ -394,8 +391,8 @@ static void event_loop(struct selector *sel)
              * event, as a woken generator mostly does, changes nothing in the
              * kernel: no system call. */
             trace("fd %d waits to %s", w->fd, event_names(w->events));
-            slot = w->events == SEL_READ ? &to_read.at[w->fd]
-                 : w->events == SEL_WRITE ? &to_write.at[w->fd] : &waits_for_a_free_fd;
+            slot = w->events == SEL_READ ? &waiting[w->fd].to_read
+                 : w->events == SEL_WRITE ? &waiting[w->fd].to_write : &waits_for_a_free_fd;
             if (sel_modify(sel, w->fd, w->events, wake, NULL) < 0) {
                 /* The kernel cannot watch the fd (short of memory): give up on
                  * that client. */
@@ -410,8 +407,7 @@ static void event_loop(struct selector *sel)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            perror("select");
-            exit(1);
+            die("select");
         }
         trace("select(): %d ready", n);
         for (int i = 0; i < n; i++) {
@@ -427,7 +423,7 @@ static void event_loop(struct selector *sel)
 
 int main(int argc, char **argv)
 {
-    int listen_fd, port = parse_args(argc, argv, "Step 5, coroutines: the loop does the I/O and sends the results in");
+    int listen_fd, port = parse_args(argc, argv, DESCRIPTION);
     int fd_limit = raise_fd_limit();
     struct selector *sel = sel_create();
     struct server *server = calloc(1, sizeof *server);
@@ -452,16 +448,15 @@ int main(int argc, char **argv)
     /* End every generator: each is in tasks, to_read or to_write, or waits for a free fd. */
     while (tasks.first)
         end_task(tasks_pop());
-    for (int fd = 0; fd < to_read.size; fd++) {
-        if (to_read.at[fd])
-            end_task(to_read.at[fd]);
-        if (to_write.at[fd])
-            end_task(to_write.at[fd]);
+    for (int fd = 0; fd < waiting_size; fd++) {
+        if (waiting[fd].to_read)
+            end_task(waiting[fd].to_read);
+        if (waiting[fd].to_write)
+            end_task(waiting[fd].to_write);
     }
     if (waits_for_a_free_fd)
         end_task(waits_for_a_free_fd);
-    free(to_read.at);
-    free(to_write.at);
+    free(waiting);
     sel_close(sel);
     close(listen_fd);
     close_signal_pipe();
