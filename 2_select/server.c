@@ -169,8 +169,8 @@ static void event_loop(int listen_fd)
             accept_connection(listen_fd);
         }
         for (int fd = 0; fd <= max_fd; fd++) {
-            struct client *c = &clients[fd];
-            if (c->fd >= 0 && (FD_ISSET(fd, &readable) || FD_ISSET(fd, &writable))) /* a client, ready */
+            struct client *c = &clients[fd]; /* c->fd < 0: a free slot, the listening socket or the signal pipe */
+            if (c->fd >= 0 && (FD_ISSET(fd, &readable) || FD_ISSET(fd, &writable)))
                 client_ready(c, FD_ISSET(fd, &readable));
         }
     }

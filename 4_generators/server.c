@@ -320,7 +320,8 @@ static void event_loop(struct selector *sel)
                  : w->events == SEL_WRITE ? &waiting[w->fd].to_write : &waits_for_a_free_fd;
             if (sel_modify(sel, w->fd, w->events, wake, NULL) < 0) {
                 /* The kernel cannot watch the fd (short of memory): give up on
-                 * that client. */
+                 * that generator (a client is closed; without the server, the
+                 * clients already connected are still served). */
                 fprintf(stderr, "cannot wait on fd %d: %s\n", w->fd, strerror(errno));
                 end_task(task);
                 continue;
