@@ -39,12 +39,12 @@ STEPS := 1_intro 2_select 3_selectors_callbacks 4_generators 5_coroutines 6_asyn
 
 # Each program and its sources: the same files as the `cc` line at the top of
 # each program gives, to build it alone.
-SRC_1_intro/server := 1_intro/server.c
-SRC_2_select/server := 2_select/server.c
-SRC_3_selectors_callbacks/server := $(addprefix 3_selectors_callbacks/,server.c selector.c)
-SRC_4_generators/server := $(addprefix 4_generators/,server.c gen.c selector.c)
+SRC_1_intro/server := $(addprefix 1_intro/,server.c net.c)
+SRC_2_select/server := $(addprefix 2_select/,server.c net.c)
+SRC_3_selectors_callbacks/server := $(addprefix 3_selectors_callbacks/,server.c net.c selector.c)
+SRC_4_generators/server := $(addprefix 4_generators/,server.c net.c gen.c selector.c)
 SRC_4_generators/round_robin := $(addprefix 4_generators/,round_robin.c gen.c)
-SRC_5_coroutines/server := $(addprefix 5_coroutines/,server.c gen.c selector.c)
+SRC_5_coroutines/server := $(addprefix 5_coroutines/,server.c net.c gen.c selector.c)
 SRC_5_coroutines/coroutines := $(addprefix 5_coroutines/,coroutines.c gen.c)
 SRC_5_coroutines/delegation := $(addprefix 5_coroutines/,delegation.c gen.c)
 RUNTIME := asyncio.c gen.c selector.c

@@ -1,177 +1,24 @@
 /* Step 2: one select() loop serves every client at once.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c net.c */
+#define DESCRIPTION "Step 2, a select() loop: every client at once" /* for -h */
 #define _POSIX_C_SOURCE 200809L
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define DEFAULT_PORT 5000
-#define REPLY "Hello world\n"
-#define REPLY_LEN (sizeof REPLY - 1)
+#include "net.h"
+
 /* Stop reading a client owed more than this: a client that sends but never
  * reads must not make us hold unbounded output for it. */
 #define OWED_LIMIT (64 * 1024)
 
-static const char *prog = "server";
-static int verbose;
-static int stop_requested;
-/* The self-pipe: the signal handler writes a byte into it, so a signal becomes
- * an event the loop waits for like any other. (A flag alone could be set just
- * after the loop checked it and before it went to sleep: it would sleep on.) */
-static int signal_pipe[2];
-
-/* Every reply is the same 12 bytes, so what a client is owed is a number, not
- * a buffer: we send slices of this block of replies until the count drops to 0. */
-static char replies[REPLY_LEN * 341];
-
-static void trace(const char *fmt, ...)
-{
-    va_list ap;
-    if (!verbose)
-        return;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-static void set_nonblocking(int fd)
-{
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
-static void on_signal(int sig)
-{
-    int saved_errno = errno;
-    (void)sig;
-    if (write(signal_pipe[1], "", 1) < 0) {
-        /* the pipe is full: a stop is already pending */
-    }
-    errno = saved_errno;
-}
-
-/* SIGPIPE would kill us when writing to a client that reset; we want EPIPE.
- * SIGINT/SIGTERM write to the self-pipe, and the loop ends cleanly. */
-static void setup_signals(void)
-{
-    struct sigaction sa;
-    if (pipe(signal_pipe) < 0) {
-        perror("pipe");
-        exit(1);
-    }
-    set_nonblocking(signal_pipe[0]);
-    set_nonblocking(signal_pipe[1]);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: %s [-v] [PORT]\n"
-                 "  Answers 'Hello world' to every line, on 127.0.0.1:PORT (default %d, 0 = any free port).\n"
-                 "  -v  trace what the event loop decides\n"
-                 "  -h  show this help\n",
-            prog, DEFAULT_PORT);
-}
-
-static void bad_usage(const char *what, const char *arg)
-{
-    fprintf(stderr, "%s: %s: %s\n", prog, what, arg);
-    usage(stderr);
-    exit(2);
-}
-
-static int parse_args(int argc, char **argv)
-{
-    int port = DEFAULT_PORT, have_port = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            usage(stdout);
-            exit(0);
-        } else if (strcmp(arg, "-v") == 0) {
-            verbose = 1;
-        } else if (arg[0] == '-' && arg[1] != '\0') {
-            bad_usage("unknown option", arg);
-        } else {
-            char *end;
-            long n;
-            errno = 0;
-            n = strtol(arg, &end, 10);
-            if (have_port || end == arg || *end != '\0' || errno || n < 0 || n > 65535)
-                bad_usage("not a port number (0-65535)", arg);
-            port = (int)n;
-            have_port = 1;
-        }
-    }
-    return port;
-}
-
-static void describe_peer(int fd, char *out, size_t size)
-{
-    struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    char ip[INET_ADDRSTRLEN] = "?";
-    if (getpeername(fd, (struct sockaddr *)&addr, &len) == 0) {
-        inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
-        snprintf(out, size, "%s:%u", ip, (unsigned)ntohs(addr.sin_port));
-    } else {
-        snprintf(out, size, "fd %d", fd);
-    }
-}
-
-/* Socket, bind and listen on 127.0.0.1:port, or exit with a message saying what to do. */
-static int listen_on(int port)
-{
-    struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    int one = 1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        perror("socket");
-        exit(1);
-    }
-    /* Restarting the server must not fail for the minute the last run's
-     * connections linger in TIME_WAIT. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    /* 127.0.0.1: macOS hides INADDR_LOOPBACK under _POSIX_C_SOURCE */
-    addr.sin_addr.s_addr = htonl(0x7f000001);
-    addr.sin_port = htons((unsigned short)port);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        if (errno == EADDRINUSE)
-            fprintf(stderr, "%s: port %d is in use; try: %s %d\n", prog, port, prog,
-                    port < 65535 ? port + 1 : 0);
-        else
-            fprintf(stderr, "%s: cannot bind 127.0.0.1:%d: %s\n", prog, port, strerror(errno));
-        exit(1);
-    }
-    /* The largest backlog the system allows: with a small one, a burst of
-     * connections waits seconds for SYN retries. */
-    if (listen(fd, SOMAXCONN) < 0) {
-        perror("listen");
-        exit(1);
-    }
-    getsockname(fd, (struct sockaddr *)&addr, &len);
-    printf("Listening on 127.0.0.1:%u\n", (unsigned)ntohs(addr.sin_port));
-    fflush(stdout);
-    return fd;
-}
+/* Every reply is the same 12 bytes, so what a client is owed is a number, not a
+ * buffer: we send slices of this block of replies (4,092 bytes, a send() of up to 4 KiB). */
+#define REPLIES_PER_BLOCK 341
+static char replies[REPLY_LEN * REPLIES_PER_BLOCK];
 
 /* One client. select() needs fds below FD_SETSIZE, so they index this table. */
 struct client {
@@ -182,37 +29,46 @@ struct client {
 };
 
 static struct client clients[FD_SETSIZE];
-
-static void close_client(struct client *c)
-{
-    fprintf(stderr, "Connection closed %s\n", c->name);
-    close(c->fd);
-    c->fd = -1;
-}
+static int accepting = 1; /* 0 while we are out of fds: see accept_connection() */
 
 static void accept_connection(int listen_fd)
 {
     int fd = accept(listen_fd, NULL, NULL);
     char name[32];
     if (fd < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        /* Out of fds, accept() fails at once and the listening socket stays
+         * readable: the loop would wake at once, forever. Stop watching it
+         * until a client leaves and frees an fd. */
+        if (out_of_fds(errno))
+            accepting = 0;
+        else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             fprintf(stderr, "accept: %s\n", strerror(errno));
         return;
     }
     describe_peer(fd, name, sizeof name);
+    /* Non-blocking: a slow client must never make a recv() or send() wait. */
+    set_nonblocking(fd);
     /* FD_SET on an fd >= FD_SETSIZE writes past the fd_set: undefined behaviour.
      * select() cannot watch this client, so refuse it politely. */
     if (fd >= FD_SETSIZE) {
-        fprintf(stderr, "Refused %s: fd %d is past select()'s limit of %d descriptors\n",
-                name, fd, FD_SETSIZE);
+        fprintf(stderr, "Refused %s: fd %d is past select()'s limit of %d descriptors\n", name, fd, FD_SETSIZE);
         close(fd);
         return;
     }
-    /* Non-blocking: a slow client must never make a recv() or send() wait. */
-    set_nonblocking(fd);
     fprintf(stderr, "Connection from %s\n", name);
     clients[fd] = (struct client){ .fd = fd };
     memcpy(clients[fd].name, name, sizeof name);
+}
+
+static void close_client(struct client *c)
+{
+    fprintf(stderr, "Connection closed %s\n", c->name);
+    close(c->fd);
+    c->fd = -1;
+    if (!accepting && !stop_requested) {
+        accepting_again();
+        accepting = 1;
+    }
 }
 
 /* Read what the client sent; every '\n' owes it one reply. */
@@ -236,8 +92,8 @@ static void read_lines(struct client *c)
     }
 }
 
-/* Send as much of what is owed as the socket takes now; the rest waits for
- * the next time select() says the socket is writable. */
+/* Send as much of what is owed as the socket takes now; the rest waits until
+ * the socket is writable again. */
 static void write_owed(struct client *c)
 {
     size_t start = (REPLY_LEN - c->owed % REPLY_LEN) % REPLY_LEN; /* resume mid-reply */
@@ -256,22 +112,31 @@ static void write_owed(struct client *c)
     }
 }
 
-static int count_set(const fd_set *set, int max_fd)
+/* A client select() says is ready: do what is ready. */
+static void client_ready(struct client *c, int readable)
 {
-    int n = 0;
-    for (int fd = 0; fd <= max_fd; fd++)
-        n += FD_ISSET(fd, set) != 0;
-    return n;
+    if (readable)
+        read_lines(c);
+    /* Send what is owed at once, as asyncio's transports do: the socket is
+     * almost always writable, and waiting to be told so would cost a turn of
+     * the loop per reply. Only what the socket does not take waits for the
+     * write set. */
+    if (c->owed > 0)
+        write_owed(c);
+    /* Once the client stopped sending and is owed nothing, we are done. */
+    if (c->eof && c->owed == 0)
+        close_client(c);
 }
 
 static void event_loop(int listen_fd)
 {
     while (!stop_requested) {
         fd_set readable, writable;
-        int max_fd = listen_fd > signal_pipe[0] ? listen_fd : signal_pipe[0];
+        int max_fd = listen_fd > signal_pipe[0] ? listen_fd : signal_pipe[0], n;
         FD_ZERO(&readable);
         FD_ZERO(&writable);
-        FD_SET(listen_fd, &readable);
+        if (accepting)
+            FD_SET(listen_fd, &readable);
         FD_SET(signal_pipe[0], &readable);
         for (int fd = 0; fd < FD_SETSIZE; fd++) {
             struct client *c = &clients[fd];
@@ -287,18 +152,16 @@ static void event_loop(int listen_fd)
             if (fd > max_fd)
                 max_fd = fd;
         }
-        trace("select(): waiting for %d fds to read, %d to write", count_set(&readable, max_fd),
-              count_set(&writable, max_fd));
-        if (select(max_fd + 1, &readable, &writable, NULL, NULL) < 0) {
+        trace("select(): waiting for the clients, the signal pipe%s", accepting ? " and the listening socket" : "");
+        n = select(max_fd + 1, &readable, &writable, NULL, NULL);
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
-            perror("select");
-            exit(1);
+            die("select");
         }
-        trace("select(): %d readable, %d writable", count_set(&readable, max_fd),
-              count_set(&writable, max_fd));
+        trace("select(): %d ready", n);
         if (FD_ISSET(signal_pipe[0], &readable)) {
-            trace("signal received: stopping");
+            trace("signal pipe readable: a signal arrived, stopping");
             stop_requested = 1;
         }
         if (FD_ISSET(listen_fd, &readable)) {
@@ -306,35 +169,21 @@ static void event_loop(int listen_fd)
             accept_connection(listen_fd);
         }
         for (int fd = 0; fd <= max_fd; fd++) {
-            struct client *c = &clients[fd];
-            if (c->fd < 0) /* a free slot, or the listening socket or the self-pipe */
-                continue;
-            if (FD_ISSET(fd, &readable))
-                read_lines(c);
-            /* Send what is owed at once, as asyncio's transports do: the
-             * socket is almost always writable, and waiting for select() to
-             * say so would cost a turn of the loop per reply. Only what the
-             * socket does not take waits for the write set. */
-            if (c->owed > 0 && (FD_ISSET(fd, &readable) || FD_ISSET(fd, &writable)))
-                write_owed(c);
-            /* Once the client stopped sending and is owed nothing, we are done. */
-            if (c->eof && c->owed == 0)
-                close_client(c);
+            struct client *c = &clients[fd]; /* c->fd < 0: a free slot, the listening socket or the signal pipe */
+            if (c->fd >= 0 && (FD_ISSET(fd, &readable) || FD_ISSET(fd, &writable)))
+                client_ready(c, FD_ISSET(fd, &readable));
         }
     }
 }
 
 int main(int argc, char **argv)
 {
-    int port, listen_fd;
-    if (argc > 0)
-        prog = argv[0];
-    port = parse_args(argc, argv);
+    int listen_fd, port = parse_args(argc, argv, DESCRIPTION);
     for (size_t i = 0; i < sizeof replies; i += REPLY_LEN)
         memcpy(replies + i, REPLY, REPLY_LEN);
     for (int fd = 0; fd < FD_SETSIZE; fd++)
         clients[fd].fd = -1;
-    setup_signals();
+    stop_by_self_pipe();
     listen_fd = listen_on(port);
     /* Non-blocking, so a client that vanishes between select() and accept()
      * cannot leave us stuck in accept(). */
@@ -344,8 +193,7 @@ int main(int argc, char **argv)
         if (clients[fd].fd >= 0)
             close_client(&clients[fd]);
     close(listen_fd);
-    close(signal_pipe[0]);
-    close(signal_pipe[1]);
+    close_signal_pipe();
     fprintf(stderr, "Stopped\n");
     return 0;
 }

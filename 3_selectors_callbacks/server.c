@@ -1,180 +1,26 @@
 /* Step 3: a selector (selector.h) keeps (fd, events, callback) keys; the loop
  * asks it what is ready and calls back. No FD_SETSIZE cap: 10,000 clients work.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c selector.c */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c net.c selector.c */
+#define DESCRIPTION "Step 3, a selector and callbacks: thousands of clients" /* for -h */
 #define _POSIX_C_SOURCE 200809L
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net.h"
 #include "selector.h"
 
-#define DEFAULT_PORT 5000
-#define REPLY "Hello world\n"
-#define REPLY_LEN (sizeof REPLY - 1)
 /* Stop reading a client owed more than this: a client that sends but never
  * reads must not make us hold unbounded output for it. */
 #define OWED_LIMIT (64 * 1024)
 
-static const char *prog = "server";
-static int verbose;
-static int stop_requested;
-/* The self-pipe: the signal handler writes a byte into it, so a signal becomes
- * an event the loop waits for like any other. (A flag alone could be set just
- * after the loop checked it and before it went to sleep: it would sleep on.) */
-static int signal_pipe[2];
-
-/* Every reply is the same 12 bytes, so what a client is owed is a number, not
- * a buffer: we send slices of this block of replies until the count drops to 0. */
-static char replies[REPLY_LEN * 341];
-
-static void trace(const char *fmt, ...)
-{
-    va_list ap;
-    if (!verbose)
-        return;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-static void set_nonblocking(int fd)
-{
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
-static void on_signal(int sig)
-{
-    int saved_errno = errno;
-    (void)sig;
-    if (write(signal_pipe[1], "", 1) < 0) {
-        /* the pipe is full: a stop is already pending */
-    }
-    errno = saved_errno;
-}
-
-/* SIGPIPE would kill us when writing to a client that reset; we want EPIPE.
- * SIGINT/SIGTERM write to the self-pipe, and the loop ends cleanly. */
-static void setup_signals(void)
-{
-    struct sigaction sa;
-    if (pipe(signal_pipe) < 0) {
-        perror("pipe");
-        exit(1);
-    }
-    set_nonblocking(signal_pipe[0]);
-    set_nonblocking(signal_pipe[1]);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: %s [-v] [PORT]\n"
-                 "  Answers 'Hello world' to every line, on 127.0.0.1:PORT (default %d, 0 = any free port).\n"
-                 "  -v  trace what the event loop decides\n"
-                 "  -h  show this help\n",
-            prog, DEFAULT_PORT);
-}
-
-static void bad_usage(const char *what, const char *arg)
-{
-    fprintf(stderr, "%s: %s: %s\n", prog, what, arg);
-    usage(stderr);
-    exit(2);
-}
-
-static int parse_args(int argc, char **argv)
-{
-    int port = DEFAULT_PORT, have_port = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            usage(stdout);
-            exit(0);
-        } else if (strcmp(arg, "-v") == 0) {
-            verbose = 1;
-        } else if (arg[0] == '-' && arg[1] != '\0') {
-            bad_usage("unknown option", arg);
-        } else {
-            char *end;
-            long n;
-            errno = 0;
-            n = strtol(arg, &end, 10);
-            if (have_port || end == arg || *end != '\0' || errno || n < 0 || n > 65535)
-                bad_usage("not a port number (0-65535)", arg);
-            port = (int)n;
-            have_port = 1;
-        }
-    }
-    return port;
-}
-
-static void describe_peer(int fd, char *out, size_t size)
-{
-    struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    char ip[INET_ADDRSTRLEN] = "?";
-    if (getpeername(fd, (struct sockaddr *)&addr, &len) == 0) {
-        inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
-        snprintf(out, size, "%s:%u", ip, (unsigned)ntohs(addr.sin_port));
-    } else {
-        snprintf(out, size, "fd %d", fd);
-    }
-}
-
-/* Socket, bind and listen on 127.0.0.1:port, or exit with a message saying what to do. */
-static int listen_on(int port)
-{
-    struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    int one = 1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        perror("socket");
-        exit(1);
-    }
-    /* Restarting the server must not fail for the minute the last run's
-     * connections linger in TIME_WAIT. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    /* 127.0.0.1: macOS hides INADDR_LOOPBACK under _POSIX_C_SOURCE */
-    addr.sin_addr.s_addr = htonl(0x7f000001);
-    addr.sin_port = htons((unsigned short)port);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        if (errno == EADDRINUSE)
-            fprintf(stderr, "%s: port %d is in use; try: %s %d\n", prog, port, prog,
-                    port < 65535 ? port + 1 : 0);
-        else
-            fprintf(stderr, "%s: cannot bind 127.0.0.1:%d: %s\n", prog, port, strerror(errno));
-        exit(1);
-    }
-    /* The largest backlog the system allows: with a small one, a burst of
-     * connections waits seconds for SYN retries. */
-    if (listen(fd, SOMAXCONN) < 0) {
-        perror("listen");
-        exit(1);
-    }
-    getsockname(fd, (struct sockaddr *)&addr, &len);
-    printf("Listening on 127.0.0.1:%u\n", (unsigned)ntohs(addr.sin_port));
-    fflush(stdout);
-    return fd;
-}
+/* Every reply is the same 12 bytes, so what a client is owed is a number, not a
+ * buffer: we send slices of this block of replies (4,092 bytes, a send() of up to 4 KiB). */
+#define REPLIES_PER_BLOCK 341
+static char replies[REPLY_LEN * REPLIES_PER_BLOCK];
 
 /* One client: the data its key carries. */
 struct client {
@@ -184,13 +30,8 @@ struct client {
     char name[32];    /* "127.0.0.1:54321" */
 };
 
-static void close_client(struct selector *sel, struct client *c)
-{
-    fprintf(stderr, "Connection closed %s\n", c->name);
-    sel_unregister(sel, c->fd); /* before close(): the fd number may be reused at once */
-    close(c->fd);
-    free(c);
-}
+static int max_client_fd = -1; /* shutdown looks for clients up to this fd */
+static int paused_fd = -1;     /* the listening socket while we are out of fds: see accept_connection() */
 
 static void client_ready(struct selector *sel, int fd, int events, void *data);
 
@@ -199,11 +40,17 @@ static void accept_connection(struct selector *sel, int listen_fd, int events, v
     int fd = accept(listen_fd, NULL, NULL);
     char name[32];
     struct client *c;
-    (void)events;
-    (void)data;
+    (void)events, (void)data;
     if (fd < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        /* Out of fds, accept() fails at once and the listening socket stays
+         * readable: the loop would wake at once, forever. Stop watching it
+         * until a client leaves and frees an fd. */
+        if (out_of_fds(errno)) {
+            sel_modify(sel, listen_fd, 0, accept_connection, NULL);
+            paused_fd = listen_fd;
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             fprintf(stderr, "accept: %s\n", strerror(errno));
+        }
         return;
     }
     describe_peer(fd, name, sizeof name);
@@ -219,6 +66,21 @@ static void accept_connection(struct selector *sel, int listen_fd, int events, v
     fprintf(stderr, "Connection from %s\n", name);
     c->fd = fd;
     memcpy(c->name, name, sizeof name);
+    if (fd > max_client_fd)
+        max_client_fd = fd;
+}
+
+static void close_client(struct selector *sel, struct client *c)
+{
+    fprintf(stderr, "Connection closed %s\n", c->name);
+    sel_unregister(sel, c->fd); /* before close(): the fd number may be reused at once */
+    close(c->fd);
+    free(c);
+    if (paused_fd >= 0 && !stop_requested) {
+        accepting_again();
+        sel_modify(sel, paused_fd, SEL_READ, accept_connection, NULL);
+        paused_fd = -1;
+    }
 }
 
 /* Read what the client sent; every '\n' owes it one reply. */
@@ -242,8 +104,8 @@ static void read_lines(struct client *c)
     }
 }
 
-/* Send as much of what is owed as the socket takes now; the rest waits for
- * the next time the selector says the socket is writable. */
+/* Send as much of what is owed as the socket takes now; the rest waits until
+ * the socket is writable again. */
 static void write_owed(struct client *c)
 {
     size_t start = (REPLY_LEN - c->owed % REPLY_LEN) % REPLY_LEN; /* resume mid-reply */
@@ -270,9 +132,9 @@ static void client_ready(struct selector *sel, int fd, int events, void *data)
     if (events & SEL_READ)
         read_lines(c);
     /* Send what is owed at once, as asyncio's transports do: the socket is
-     * almost always writable, and waiting for the selector to say so would
-     * cost a turn of the loop and two epoll_ctl() calls per reply. Only what
-     * the socket does not take waits for SEL_WRITE. */
+     * almost always writable, and waiting to be told so would cost a turn of
+     * the loop and two epoll_ctl() calls per reply. Only what the socket does
+     * not take waits for SEL_WRITE. */
     if (c->owed > 0)
         write_owed(c);
     /* Once the client stopped sending and is owed nothing, we are done. */
@@ -287,11 +149,11 @@ static void client_ready(struct selector *sel, int fd, int events, void *data)
                client_ready, c);
 }
 
-/* The self-pipe's callback: a signal arrived. */
+/* The signal pipe's callback: a signal arrived. */
 static void stop_loop(struct selector *sel, int fd, int events, void *data)
 {
     (void)sel, (void)fd, (void)events, (void)data;
-    trace("signal received: stopping");
+    trace("signal pipe readable: a signal arrived, stopping");
     stop_requested = 1;
 }
 
@@ -311,8 +173,7 @@ static void event_loop(struct selector *sel)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            perror("select");
-            exit(1);
+            die("select");
         }
         trace("select(): %d ready", n);
         for (int i = 0; i < n; i++) {
@@ -327,45 +188,18 @@ static void event_loop(struct selector *sel)
     }
 }
 
-#define MACOS_OPEN_MAX 10240 /* OPEN_MAX in macOS's <sys/syslimits.h>, hidden by _POSIX_C_SOURCE */
-
-/* Each client costs an fd: allow as many as the hard limit lets us, and
- * return that limit (no fd is numbered past it). */
-static int raise_fd_limit(void)
-{
-    struct rlimit lim;
-    if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
-        return 1024;
-    if (lim.rlim_cur < lim.rlim_max) {
-        rlim_t was = lim.rlim_cur;
-        lim.rlim_cur = lim.rlim_max;
-        /* macOS may report an unlimited hard limit and still refuse more than
-         * OPEN_MAX (setrlimit(2)): then ask for that much. */
-        if (setrlimit(RLIMIT_NOFILE, &lim) < 0 && was < MACOS_OPEN_MAX && lim.rlim_max > MACOS_OPEN_MAX) {
-            lim.rlim_cur = MACOS_OPEN_MAX;
-            setrlimit(RLIMIT_NOFILE, &lim);
-        }
-        getrlimit(RLIMIT_NOFILE, &lim);
-    }
-    return lim.rlim_cur > INT_MAX ? INT_MAX : (int)lim.rlim_cur;
-}
-
 int main(int argc, char **argv)
 {
-    int port, listen_fd, fd_limit;
-    struct selector *sel;
-    if (argc > 0)
-        prog = argv[0];
-    port = parse_args(argc, argv);
+    int listen_fd, port = parse_args(argc, argv, DESCRIPTION);
+    int fd_limit = raise_fd_limit();
+    struct selector *sel = sel_create();
     for (size_t i = 0; i < sizeof replies; i += REPLY_LEN)
         memcpy(replies + i, REPLY, REPLY_LEN);
-    fd_limit = raise_fd_limit();
-    setup_signals();
+    stop_by_self_pipe();
     listen_fd = listen_on(port);
     /* Non-blocking, so a client that vanishes between select() and accept()
      * cannot leave us stuck in accept(). */
     set_nonblocking(listen_fd);
-    sel = sel_create();
     if (!sel || sel_register(sel, listen_fd, SEL_READ, accept_connection, NULL) < 0 ||
         sel_register(sel, signal_pipe[0], SEL_READ, stop_loop, NULL) < 0) {
         fprintf(stderr, "%s: cannot create the %s selector: %s\n", prog, sel_backend(), strerror(errno));
@@ -373,15 +207,14 @@ int main(int argc, char **argv)
     }
     trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
     event_loop(sel);
-    for (int fd = 0; fd < fd_limit; fd++) {
+    for (int fd = 0; fd <= max_client_fd; fd++) {
         const struct sel_key *key = sel_get_key(sel, fd);
         if (key && key->callback == client_ready)
             close_client(sel, key->data);
     }
     sel_close(sel);
     close(listen_fd);
-    close(signal_pipe[0]);
-    close(signal_pipe[1]);
+    close_signal_pipe();
     fprintf(stderr, "Stopped\n");
     return 0;
 }

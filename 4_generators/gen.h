@@ -17,7 +17,8 @@ struct gen {
     void *yielded;               /* the value of the last yield */
 };
 
-/* gen_next()'s answer once the generator is exhausted (Python's StopIteration). */
+/* What gen_next() returns once the generator has finished: Python's next()
+ * raising StopIteration out of a finished generator. */
 extern char gen_exhausted;
 #define GEN_EXHAUSTED ((void *)&gen_exhausted)
 
@@ -42,7 +43,20 @@ extern char gen_exhausted;
  * Ground rules, all consequences of that switch:
  * - Keep in the frame (self->...) every variable whose value must survive a
  *   yield: the body function returns at each yield, so its locals are gone
- *   when it resumes.
+ *   when it resumes. A local declared after GEN_BEGIN is the trap: resuming
+ *   jumps past its initialisation, so after a yield it holds garbage (gcc at
+ *   -O0 often happens to keep the old value; at -O2 it does not):
+ *
+ *       GEN_BEGIN(g);
+ *       for (int i = 0; i < 3; i++)    wrong: i is garbage after the yield
+ *           GEN_YIELD(g, NULL);
+ *
+ *       GEN_BEGIN(g);
+ *       for (self->i = 0; self->i < 3; self->i++)    right: i is in the frame
+ *           GEN_YIELD(g, &self->i);
+ *
+ *   A local is fine for what is used only between two yields (a buffer read
+ *   and counted before the next one).
  * - Never yield inside a switch statement of your own: its case labels would
  *   mix with the generator's (the compiler accepts it, and it resumes wrong).
  * - One yield per line: the line number is the resume point.

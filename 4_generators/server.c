@@ -1,251 +1,98 @@
 /* Step 4: the server as generators (gen.h) that yield what they wait for,
  * (SEL_READ or SEL_WRITE, fd); a round-robin loop runs the ready ones.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c gen.c selector.c */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c net.c gen.c selector.c */
+#define DESCRIPTION "Step 4, generators: the server as generators on a ready queue" /* for -h */
 #define _POSIX_C_SOURCE 200809L
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "gen.h"
+#include "net.h"
 #include "selector.h"
 
-#define DEFAULT_PORT 5000
-#define REPLY "Hello world\n"
-#define REPLY_LEN (sizeof REPLY - 1)
-
-static const char *prog = "server";
-static int verbose;
-static int stop_requested;
-/* The self-pipe: the signal handler writes a byte into it, so a signal becomes
- * an event the loop waits for like any other. (A flag alone could be set just
- * after the loop checked it and before it went to sleep: it would sleep on.) */
-static int signal_pipe[2];
-
-/* Every reply is the same 12 bytes, so what a client is owed is a number, not
- * a buffer: we send slices of this block of replies until the count drops to 0. */
-static char replies[REPLY_LEN * 341];
-
-static void trace(const char *fmt, ...)
-{
-    va_list ap;
-    if (!verbose)
-        return;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-static void set_nonblocking(int fd)
-{
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
-static void on_signal(int sig)
-{
-    int saved_errno = errno;
-    (void)sig;
-    if (write(signal_pipe[1], "", 1) < 0) {
-        /* the pipe is full: a stop is already pending */
-    }
-    errno = saved_errno;
-}
-
-/* SIGPIPE would kill us when writing to a client that reset; we want EPIPE.
- * SIGINT/SIGTERM write to the self-pipe, and the loop ends cleanly. */
-static void setup_signals(void)
-{
-    struct sigaction sa;
-    if (pipe(signal_pipe) < 0) {
-        perror("pipe");
-        exit(1);
-    }
-    set_nonblocking(signal_pipe[0]);
-    set_nonblocking(signal_pipe[1]);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: %s [-v] [PORT]\n"
-                 "  Answers 'Hello world' to every line, on 127.0.0.1:PORT (default %d, 0 = any free port).\n"
-                 "  -v  trace what the event loop decides\n"
-                 "  -h  show this help\n",
-            prog, DEFAULT_PORT);
-}
-
-static void bad_usage(const char *what, const char *arg)
-{
-    fprintf(stderr, "%s: %s: %s\n", prog, what, arg);
-    usage(stderr);
-    exit(2);
-}
-
-static int parse_args(int argc, char **argv)
-{
-    int port = DEFAULT_PORT, have_port = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            usage(stdout);
-            exit(0);
-        } else if (strcmp(arg, "-v") == 0) {
-            verbose = 1;
-        } else if (arg[0] == '-' && arg[1] != '\0') {
-            bad_usage("unknown option", arg);
-        } else {
-            char *end;
-            long n;
-            errno = 0;
-            n = strtol(arg, &end, 10);
-            if (have_port || end == arg || *end != '\0' || errno || n < 0 || n > 65535)
-                bad_usage("not a port number (0-65535)", arg);
-            port = (int)n;
-            have_port = 1;
-        }
-    }
-    return port;
-}
-
-static void describe_peer(int fd, char *out, size_t size)
-{
-    struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    char ip[INET_ADDRSTRLEN] = "?";
-    if (getpeername(fd, (struct sockaddr *)&addr, &len) == 0) {
-        inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
-        snprintf(out, size, "%s:%u", ip, (unsigned)ntohs(addr.sin_port));
-    } else {
-        snprintf(out, size, "fd %d", fd);
-    }
-}
-
-/* Socket, bind and listen on 127.0.0.1:port, or exit with a message saying what to do. */
-static int listen_on(int port)
-{
-    struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    int one = 1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        perror("socket");
-        exit(1);
-    }
-    /* Restarting the server must not fail for the minute the last run's
-     * connections linger in TIME_WAIT. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    /* 127.0.0.1: macOS hides INADDR_LOOPBACK under _POSIX_C_SOURCE */
-    addr.sin_addr.s_addr = htonl(0x7f000001);
-    addr.sin_port = htons((unsigned short)port);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        if (errno == EADDRINUSE)
-            fprintf(stderr, "%s: port %d is in use; try: %s %d\n", prog, port, prog,
-                    port < 65535 ? port + 1 : 0);
-        else
-            fprintf(stderr, "%s: cannot bind 127.0.0.1:%d: %s\n", prog, port, strerror(errno));
-        exit(1);
-    }
-    /* The largest backlog the system allows: with a small one, a burst of
-     * connections waits seconds for SYN retries. */
-    if (listen(fd, SOMAXCONN) < 0) {
-        perror("listen");
-        exit(1);
-    }
-    getsockname(fd, (struct sockaddr *)&addr, &len);
-    printf("Listening on 127.0.0.1:%u\n", (unsigned)ntohs(addr.sin_port));
-    fflush(stdout);
-    return fd;
-}
+/* Every reply is the same 12 bytes, so what a client is owed is a number, not a
+ * buffer: we send slices of this block of replies (4,092 bytes, a send() of up to 4 KiB). */
+#define REPLIES_PER_BLOCK 341
+static char replies[REPLY_LEN * REPLIES_PER_BLOCK];
 
 /* What a generator yields: the event it waits for, on which fd (the lesson's
  * ('read', sock) and ('write', sock)). Kept in the generator's frame. */
 struct io_wait {
-    int events; /* SEL_READ or SEL_WRITE */
+    int events; /* SEL_READ or SEL_WRITE; 0: no event, the server waits for a client to leave */
     int fd;
 };
 
-/* The ready queue (the lesson's tasks list): generators that can run now,
- * first in, first out. The generators waiting to read or to write (the
- * lesson's to_read and to_write) are in the selector: each fd's key holds the
- * generator waiting on it. */
+/* How every generator's frame starts: the generator, then the link that
+ * keeps it in tasks. */
+struct task {
+    struct gen gen;
+    struct task *next; /* the next in tasks, while it is there */
+};
+
+/* tasks (the lesson's list of generators that can run now): first in, first
+ * out, linked through the frames themselves, so adding one never fails. */
 static struct {
-    struct gen **items; /* a ring: items[head] is next, then the following len - 1 */
-    size_t head, len, size;
+    struct task *first, *last;
 } tasks;
 
-/* Makes room for the generator owning fd, before it is created. Every
- * generator owns one fd, and is either in the queue or in its fd's key, never
- * both; so with a slot per fd number, adding to the queue never fails, even
- * when the selector wakes every generator at once. -1 if memory is short. */
-static int tasks_reserve(int fd)
+static void tasks_append(struct task *task)
 {
-    size_t size = tasks.size ? tasks.size : 64;
-    struct gen **items;
-    while (size <= (size_t)fd)
+    task->next = NULL;
+    if (tasks.last)
+        tasks.last->next = task;
+    else
+        tasks.first = task;
+    tasks.last = task;
+}
+
+static struct task *tasks_pop(void)
+{
+    struct task *task = tasks.first;
+    tasks.first = task->next;
+    if (!tasks.first)
+        tasks.last = NULL;
+    return task;
+}
+
+/* to_read and to_write (the lesson's dicts, socket -> generator), indexed by
+ * fd: the generator waiting to read or to write on it. The table grows with
+ * the largest fd accepted, never to the fd limit (often a million). */
+static struct waiting {
+    struct task *to_read, *to_write;
+} *waiting;
+static int waiting_size;
+/* The server while we are out of fds: it waits for a client to leave. */
+static struct task *waits_for_a_free_fd;
+
+/* Makes room for fd in the table before its generator first runs, so that
+ * filing a generator there never fails. -1 if memory is short. */
+static int make_room(int fd)
+{
+    int size = waiting_size ? waiting_size : 64;
+    struct waiting *w;
+    while (size <= fd)
         size *= 2;
-    if (size == tasks.size)
+    if (size == waiting_size)
         return 0;
-    items = malloc(size * sizeof *items);
-    if (!items)
+    w = realloc(waiting, (size_t)size * sizeof *w);
+    if (!w)
         return -1;
-    for (size_t i = 0; i < tasks.len; i++)
-        items[i] = tasks.items[(tasks.head + i) % tasks.size];
-    free(tasks.items);
-    tasks.items = items;
-    tasks.head = 0;
-    tasks.size = size;
+    memset(w + waiting_size, 0, (size_t)(size - waiting_size) * sizeof *w);
+    waiting = w;
+    waiting_size = size;
     return 0;
 }
 
-static void tasks_push(struct gen *g)
-{
-    tasks.items[(tasks.head + tasks.len++) % tasks.size] = g;
-}
-
-static struct gen *tasks_pop(void)
-{
-    struct gen *g = tasks.items[tasks.head];
-    tasks.head = (tasks.head + 1) % tasks.size;
-    tasks.len--;
-    return g;
-}
-
-/* The callback of every key: the generator waiting on this fd can run again.
- * The fd stays registered for the same event, so that waiting for it again
- * costs no system call; but its key no longer holds the generator, which is
- * now in the ready queue only: an fd reported twice cannot queue it twice. */
-static void wake(struct selector *sel, int fd, int events, void *data)
-{
-    (void)events;
-    if (!data)
-        return; /* woken already */
-    sel_modify(sel, fd, sel_get_key(sel, fd)->events, wake, NULL);
-    tasks_push(data);
-}
-
-/* One client generator's frame: what must survive its yields. 88 bytes on a
+/* One client generator's frame: what must survive its yields. 96 bytes on a
  * 64-bit machine (24 of them the struct gen, 32 the name); that, its key in
- * the selector and its slot in the ready queue are all an idle client costs
- * besides the kernel's socket. */
+ * the selector and its slot in to_read and to_write are all an idle client
+ * costs besides the kernel's socket. */
 struct client {
-    struct gen gen;
+    struct task task;
     struct io_wait waits_for; /* what it waits for: the value it yields */
     struct selector *sel; /* to unregister its fd at the end */
     int fd;
@@ -254,46 +101,71 @@ struct client {
     char name[32];    /* "127.0.0.1:54321" */
 };
 
+static int client_body(struct gen *g);
+
+/* The callback of every generator's fd: the generator waiting on it goes back
+ * to tasks (the lesson's tasks.append(to_read.pop(sock))). The fd stays
+ * registered for the same event, so that waiting for it again, as a woken
+ * generator mostly does, costs no system call. */
+static void wake(struct selector *sel, int fd, int events, void *data)
+{
+    struct task **waiter = events & SEL_READ ? &waiting[fd].to_read : &waiting[fd].to_write;
+    (void)sel, (void)data;
+    if (!*waiter)
+        return;
+    trace("fd %d %s: %s fd %d back to tasks", fd, events & SEL_READ ? "readable" : "writable",
+          (*waiter)->gen.body == client_body ? "client" : "server", fd);
+    tasks_append(*waiter);
+    *waiter = NULL;
+}
+
+/* The server generator calls this each time the listening socket is readable.
+ * Returns -1 when we are out of fds. */
+static int accept_connection(struct selector *sel, int listen_fd)
+{
+    int fd = accept(listen_fd, NULL, NULL);
+    char name[32];
+    struct client *c;
+    if (fd < 0) {
+        if (out_of_fds(errno))
+            return -1;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            fprintf(stderr, "accept: %s\n", strerror(errno));
+        return 0;
+    }
+    describe_peer(fd, name, sizeof name);
+    /* Non-blocking: a slow client must never make a recv() or send() wait. */
+    set_nonblocking(fd);
+    c = calloc(1, sizeof *c);
+    /* Make room for the fd and register it now, so that a client with no room
+     * is refused here; once it runs, filing it cannot fail. */
+    if (!c || make_room(fd) < 0 || sel_register(sel, fd, SEL_READ, wake, NULL) < 0) {
+        fprintf(stderr, "Refused %s: %s\n", name, strerror(errno));
+        free(c);
+        close(fd);
+        return 0;
+    }
+    fprintf(stderr, "Connection from %s\n", name);
+    gen_init(&c->task.gen, client_body);
+    c->waits_for.fd = fd;
+    c->sel = sel;
+    c->fd = fd;
+    memcpy(c->name, name, sizeof name);
+    tasks_append(&c->task); /* the lesson's tasks.append(client(client_socket)) */
+    return 0;
+}
+
 /* The frame itself is freed by the loop, once the generator has finished. */
 static void close_client(struct selector *sel, struct client *c)
 {
     fprintf(stderr, "Connection closed %s\n", c->name);
     sel_unregister(sel, c->fd); /* before close(): the fd number may be reused at once */
     close(c->fd);
-}
-
-static int client_body(struct gen *g);
-
-/* The server generator calls this each time the listening socket is readable. */
-static void accept_connection(struct selector *sel, int listen_fd)
-{
-    int fd = accept(listen_fd, NULL, NULL);
-    char name[32];
-    struct client *c;
-    if (fd < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            fprintf(stderr, "accept: %s\n", strerror(errno));
-        return;
+    if (waits_for_a_free_fd && !stop_requested) {
+        accepting_again();
+        tasks_append(waits_for_a_free_fd);
+        waits_for_a_free_fd = NULL;
     }
-    describe_peer(fd, name, sizeof name);
-    /* Non-blocking: a slow client must never make a recv() or send() wait. */
-    set_nonblocking(fd);
-    c = calloc(1, sizeof *c);
-    /* Register the fd now, with no generator in its key yet (the client fills
-     * it in when it first yields), so that a client with no room is refused here. */
-    if (!c || tasks_reserve(fd) < 0 || sel_register(sel, fd, SEL_READ, wake, NULL) < 0) {
-        fprintf(stderr, "Refused %s: %s\n", name, strerror(errno));
-        free(c);
-        close(fd);
-        return;
-    }
-    fprintf(stderr, "Connection from %s\n", name);
-    gen_init(&c->gen, client_body);
-    c->waits_for.fd = fd;
-    c->sel = sel;
-    c->fd = fd;
-    memcpy(c->name, name, sizeof name);
-    tasks_push(&c->gen); /* the lesson's tasks.append(client(client_socket)) */
 }
 
 /* Read what the client sent; every '\n' owes it one reply. The 4 KiB buffer
@@ -320,8 +192,8 @@ static void read_lines(struct client *c)
     }
 }
 
-/* Send as much of what is owed as the socket takes now; the rest waits for
- * the next time the selector says the socket is writable. */
+/* Send as much of what is owed as the socket takes now; the rest waits until
+ * the socket is writable again. */
 static void write_owed(struct client *c)
 {
     size_t start = (REPLY_LEN - c->owed % REPLY_LEN) % REPLY_LEN; /* resume mid-reply */
@@ -373,8 +245,8 @@ static int client_body(struct gen *g)
 
 /* The server generator (the lesson's server()): it yields before each accept. */
 struct server {
-    struct gen gen;
-    struct io_wait waits_for; /* always (SEL_READ, the listening socket) */
+    struct task task;
+    struct io_wait waits_for; /* (SEL_READ, the listening socket) */
     struct selector *sel;
 };
 
@@ -383,26 +255,33 @@ static int server_body(struct gen *g)
     struct server *self = (struct server *)g;
     GEN_BEGIN(g);
     for (;;) {
+        self->waits_for.events = SEL_READ;
         GEN_YIELD(g, &self->waits_for);
-        accept_connection(self->sel, self->waits_for.fd);
+        if (accept_connection(self->sel, self->waits_for.fd) < 0) {
+            /* Out of fds, accept() fails at once and the listening socket
+             * stays readable: the loop would wake us at once, forever. Wait
+             * for no event on it until a client leaves and frees an fd. */
+            self->waits_for.events = 0;
+            GEN_YIELD(g, &self->waits_for);
+        }
     }
     GEN_END(g);
 }
 
 /* A generator that will not run again (we stop, or cannot watch its fd):
  * close a client's connection, as its body will not get to, and free the frame. */
-static void end_task(struct gen *task)
+static void end_task(struct task *task)
 {
-    if (task->body == client_body)
+    if (task->gen.body == client_body)
         close_client(((struct client *)task)->sel, (struct client *)task);
     free(task);
 }
 
-/* The self-pipe's callback: a signal arrived. */
+/* The signal pipe's callback: a signal arrived. */
 static void stop_loop(struct selector *sel, int fd, int events, void *data)
 {
     (void)sel, (void)fd, (void)events, (void)data;
-    trace("signal received: stopping");
+    trace("signal pipe readable: a signal arrived, stopping");
     stop_requested = 1;
 }
 
@@ -419,38 +298,42 @@ static void event_loop(struct selector *sel)
     struct sel_event ready[256];
     while (!stop_requested) {
         int n;
-        while (tasks.len > 0) {
-            struct gen *task = tasks_pop();
+        while (tasks.first) {
+            struct task *task = tasks_pop(), **slot;
             struct io_wait *w;
-            if (task->body == client_body)
+            if (task->gen.body == client_body)
                 trace("running client fd %d", ((struct client *)task)->fd);
             else
                 trace("running server");
-            w = gen_next(task);
+            w = gen_next(&task->gen);
             if (w == GEN_EXHAUSTED) {
                 trace("finished: frame freed");
                 free(task); /* it has closed its socket */
                 continue;
             }
-            /* File it under what it waits for: the key of its fd, registered
-             * when the fd was opened, now holds it. Waiting again for the same
+            /* File it under what it waits for (the lesson's to_read[sock] =
+             * task). Its fd stays registered: waiting again for the same
              * event, as a woken generator mostly does, changes nothing in the
              * kernel: no system call. */
             trace("fd %d waits to %s", w->fd, event_names(w->events));
-            if (sel_modify(sel, w->fd, w->events, wake, task) < 0) {
+            slot = w->events == SEL_READ ? &waiting[w->fd].to_read
+                 : w->events == SEL_WRITE ? &waiting[w->fd].to_write : &waits_for_a_free_fd;
+            if (sel_modify(sel, w->fd, w->events, wake, NULL) < 0) {
                 /* The kernel cannot watch the fd (short of memory): give up on
-                 * that client. (The server always waits for the same event.) */
+                 * that generator (a client is closed; without the server, the
+                 * clients already connected are still served). */
                 fprintf(stderr, "cannot wait on fd %d: %s\n", w->fd, strerror(errno));
                 end_task(task);
+                continue;
             }
+            *slot = task;
         }
         trace("select(): waiting");
         n = sel_select(sel, ready, 256, -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            perror("select");
-            exit(1);
+            die("select");
         }
         trace("select(): %d ready", n);
         for (int i = 0; i < n; i++) {
@@ -459,78 +342,50 @@ static void event_loop(struct selector *sel)
             int events = key ? ready[i].events & key->events : 0;
             if (!events)
                 continue;
-            trace("fd %d ready to %s: calling back", key->fd, event_names(events));
             key->callback(sel, key->fd, events, key->data);
         }
     }
 }
 
-#define MACOS_OPEN_MAX 10240 /* OPEN_MAX in macOS's <sys/syslimits.h>, hidden by _POSIX_C_SOURCE */
-
-/* Each client costs an fd: allow as many as the hard limit lets us, and
- * return that limit (no fd is numbered past it). */
-static int raise_fd_limit(void)
-{
-    struct rlimit lim;
-    if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
-        return 1024;
-    if (lim.rlim_cur < lim.rlim_max) {
-        rlim_t was = lim.rlim_cur;
-        lim.rlim_cur = lim.rlim_max;
-        /* macOS may report an unlimited hard limit and still refuse more than
-         * OPEN_MAX (setrlimit(2)): then ask for that much. */
-        if (setrlimit(RLIMIT_NOFILE, &lim) < 0 && was < MACOS_OPEN_MAX && lim.rlim_max > MACOS_OPEN_MAX) {
-            lim.rlim_cur = MACOS_OPEN_MAX;
-            setrlimit(RLIMIT_NOFILE, &lim);
-        }
-        getrlimit(RLIMIT_NOFILE, &lim);
-    }
-    return lim.rlim_cur > INT_MAX ? INT_MAX : (int)lim.rlim_cur;
-}
-
 int main(int argc, char **argv)
 {
-    int port, listen_fd, fd_limit;
-    struct selector *sel;
-    struct server *server;
-    if (argc > 0)
-        prog = argv[0];
-    port = parse_args(argc, argv);
+    int listen_fd, port = parse_args(argc, argv, DESCRIPTION);
+    int fd_limit = raise_fd_limit();
+    struct selector *sel = sel_create();
+    struct server *server = calloc(1, sizeof *server);
     for (size_t i = 0; i < sizeof replies; i += REPLY_LEN)
         memcpy(replies + i, REPLY, REPLY_LEN);
-    fd_limit = raise_fd_limit();
-    setup_signals();
+    stop_by_self_pipe();
     listen_fd = listen_on(port);
     /* Non-blocking, so a client that vanishes between select() and accept()
      * cannot leave us stuck in accept(). */
     set_nonblocking(listen_fd);
-    sel = sel_create();
-    server = calloc(1, sizeof *server);
-    if (!sel || !server || tasks_reserve(listen_fd) < 0 ||
-        sel_register(sel, listen_fd, SEL_READ, wake, NULL) < 0 ||
+    if (!sel || !server || make_room(listen_fd) < 0 || sel_register(sel, listen_fd, SEL_READ, wake, NULL) < 0 ||
         sel_register(sel, signal_pipe[0], SEL_READ, stop_loop, NULL) < 0) {
         fprintf(stderr, "%s: cannot create the %s selector: %s\n", prog, sel_backend(), strerror(errno));
         exit(1);
     }
     trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
-    gen_init(&server->gen, server_body);
-    server->waits_for = (struct io_wait){ SEL_READ, listen_fd };
+    gen_init(&server->task.gen, server_body);
+    server->waits_for.fd = listen_fd;
     server->sel = sel;
-    tasks_push(&server->gen); /* the lesson's tasks.append(server()) */
+    tasks_append(&server->task); /* the lesson's tasks.append(server()) */
     event_loop(sel);
-    /* Free every generator: each is either in the ready queue or in its fd's key. */
-    while (tasks.len > 0)
+    /* End every generator: each is in tasks, to_read or to_write, or waits for a free fd. */
+    while (tasks.first)
         end_task(tasks_pop());
-    for (int fd = 0; fd < fd_limit; fd++) {
-        const struct sel_key *key = sel_get_key(sel, fd);
-        if (key && key->data)
-            end_task(key->data);
+    for (int fd = 0; fd < waiting_size; fd++) {
+        if (waiting[fd].to_read)
+            end_task(waiting[fd].to_read);
+        if (waiting[fd].to_write)
+            end_task(waiting[fd].to_write);
     }
-    free(tasks.items);
+    if (waits_for_a_free_fd)
+        end_task(waits_for_a_free_fd);
+    free(waiting);
     sel_close(sel);
     close(listen_fd);
-    close(signal_pipe[0]);
-    close(signal_pipe[1]);
+    close_signal_pipe();
     fprintf(stderr, "Stopped\n");
     return 0;
 }

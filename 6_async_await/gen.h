@@ -17,7 +17,8 @@ enum { GEN_YIELDED, GEN_RETURNED, GEN_RAISED, GEN_DELEGATING };
 /* Errors are ints: a positive errno value (ECONNRESET, ...) or one of these. */
 enum {
     GEN_EXIT = -1,        /* GeneratorExit: close() asks the generator to finish */
-    GEN_STOP = -2,        /* the stop signal the lesson throws in (StopIteration) */
+    GEN_STOP = -2,        /* thrown in to ask a generator to stop (the lesson's
+                             throw(StopIteration)); it may catch it and return */
     GEN_BAD_SEND = -3,    /* TypeError: a value sent to a generator not started yet */
     GEN_IGNORED_EXIT = -4, /* RuntimeError: the generator yielded after close() */
     GEN_REENTERED = -5     /* ValueError: resumed from inside itself ("already executing") */
@@ -36,7 +37,9 @@ struct gen {
     struct gen *delegate;        /* the generator it delegates to (yield from), or NULL */
 };
 
-/* gen_next()'s answer once the generator is exhausted (Python's StopIteration). */
+/* What gen_next() returns once the generator has finished: Python's next()
+ * raising StopIteration out of a finished generator. It comes out; GEN_STOP,
+ * an error, is thrown in. */
 extern char gen_exhausted;
 #define GEN_EXHAUSTED ((void *)&gen_exhausted)
 
@@ -61,13 +64,34 @@ extern char gen_exhausted;
  * Ground rules, all consequences of that switch:
  * - Keep in the frame (self->...) every variable whose value must survive a
  *   yield: the body function returns at each yield, so its locals are gone
- *   when it resumes.
+ *   when it resumes. A local declared after GEN_BEGIN is the trap: resuming
+ *   jumps past its initialisation, so after a yield it holds garbage (gcc at
+ *   -O0 often happens to keep the old value; at -O2 it does not):
+ *
+ *       GEN_BEGIN(g);
+ *       for (int i = 0; i < 3; i++)    wrong: i is garbage after the yield
+ *           GEN_YIELD(g, NULL);
+ *
+ *       GEN_BEGIN(g);
+ *       for (self->i = 0; self->i < 3; self->i++)    right: i is in the frame
+ *           GEN_YIELD(g, &self->i);
+ *
+ *   A local is fine for what is used only between two yields (a buffer read
+ *   and counted before the next one).
  * - Never yield inside a switch statement of your own: its case labels would
  *   mix with the generator's (the compiler accepts it, and it resumes wrong).
  * - One yield per line: the line number is the resume point.
  * - Yield only in the body itself, not in a function it calls: only the body's
  *   switch can resume. To pause inside another generator, delegate to it with
  *   GEN_YIELD_FROM.
+ * - A generator delegated to lives in the frame too (a member of the
+ *   delegator's struct, not a local): it must outlive every yield it makes.
+ * - (g)->sent is borrowed: it points at the sender's value, which is valid
+ *   only until the body yields again. Copy into the frame what must last.
+ * - There is no finally: GEN_YIELD and GEN_YIELD_FROM raise a thrown error on
+ *   by returning from the body at once, so nothing after them runs. Cleanup
+ *   that must run however the body ends goes after a GEN_YIELD_CATCH or
+ *   GEN_YIELD_FROM_CATCH, which leave the error in (g)->thrown to look at.
  */
 #define GEN_BEGIN(g) switch ((g)->line) { case 0:
 

@@ -220,6 +220,33 @@ static void test_locals_do_not_survive_a_yield(void **state)
     }
 }
 
+/* gen.h's example: the loop's index in the frame survives every yield, as a
+ * local declared after GEN_BEGIN would not (reading that one after a yield
+ * would be undefined behaviour, so it is not a test). */
+struct three {
+    struct gen gen;
+    int i;
+};
+
+static int three_body(struct gen *g)
+{
+    struct three *self = (struct three *)g;
+    GEN_BEGIN(g);
+    for (self->i = 0; self->i < 3; self->i++)
+        GEN_YIELD(g, &self->i);
+    GEN_END(g);
+}
+
+static void test_loop_index_in_the_frame_survives(void **state)
+{
+    struct three t;
+    (void)state;
+    gen_init(&t.gen, three_body);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(next_int(&t.gen), i);
+    assert_ptr_equal(gen_next(&t.gen), GEN_EXHAUSTED);
+}
+
 /* Both mean to yield 1 then 2; one yields from inside a switch statement of
  * its own, the other from inside an if. */
 struct one_two {
@@ -346,6 +373,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_two_generators_of_one_body),
         cmocka_unit_test(test_running_generator_cannot_be_reentered),
         cmocka_unit_test(test_locals_do_not_survive_a_yield),
+        cmocka_unit_test(test_loop_index_in_the_frame_survives),
         cmocka_unit_test(test_yield_inside_a_switch_resumes_wrong),
         cmocka_unit_test(test_round_robin_of_three),
         cmocka_unit_test(test_round_robin_demo_output),

@@ -114,6 +114,10 @@ int server_start(struct server *s, const char *binary, const char *const *args)
         close(out[0]);
         close(out[1]);
         close(log_fd);
+        if (s->fd_limit > 0) {
+            struct rlimit lim = { (rlim_t)s->fd_limit, (rlim_t)s->fd_limit };
+            setrlimit(RLIMIT_NOFILE, &lim);
+        }
         exec_program(getenv("SERVER_WRAPPER"), binary, args, "0");
     }
     close(out[1]);
@@ -173,6 +177,28 @@ long server_rss_kib(const struct server *s)
             break;
     fclose(f);
     return kib;
+}
+
+double server_cpu_seconds(const struct server *s)
+{
+    char path[64], stat[1024], *fields;
+    unsigned long utime, stime;
+    long ticks = sysconf(_SC_CLK_TCK);
+    size_t len;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)s->pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    len = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[len] = '\0';
+    /* After "pid (comm) ", utime and stime are the 12th and 13th fields. */
+    fields = strrchr(stat, ')');
+    if (!fields || ticks <= 0 ||
+        sscanf(fields + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)ticks;
 }
 
 int server_log_count(const struct server *s, const char *text)

@@ -18,6 +18,8 @@ struct server {
     pid_t pid;
     int port;
     char log[256]; /* the server's stderr goes to this file */
+    int fd_limit;  /* set before server_start(): if > 0, the server may open
+                      only this many fds (RLIMIT_NOFILE, soft and hard) */
 };
 
 /* Starts `binary [args...] 0` and reads its port from the first line
@@ -33,6 +35,9 @@ int server_alive(const struct server *s);
 long server_rss_kib(const struct server *s);
 /* How many lines of the server's log contain text. */
 int server_log_count(const struct server *s, const char *text);
+/* The CPU time the server has used so far, user and system, in seconds
+ * (Linux /proc), or -1. */
+double server_cpu_seconds(const struct server *s);
 
 /* Runs `binary args...` to completion with stdout and stderr captured into
  * out (NUL-terminated, truncated to size); returns the exit status or -1. */

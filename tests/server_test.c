@@ -333,6 +333,68 @@ static void test_5000_concurrent_clients(void **state)
     close_many(fds, 5000);
 }
 
+/* The lines of the server's log that say it stopped or started accepting
+ * again, in order: 'o' for "out of file descriptors", 'a' for "accepting
+ * again". */
+static void accepting_story(const struct server *s, char *out, size_t size)
+{
+    FILE *f = fopen(s->log, "r");
+    char line[512];
+    size_t n = 0;
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f) && n + 1 < size) {
+        if (strstr(line, "out of file descriptors"))
+            out[n++] = 'o';
+        else if (strstr(line, "accepting again"))
+            out[n++] = 'a';
+    }
+    out[n] = '\0';
+    fclose(f);
+}
+
+/* Out of fds, accept() fails at once while the listening socket stays
+ * readable. Started with 40 fds and 80 clients connecting, the server must
+ * say so once, not spin, keep answering the clients it has, and accept the
+ * others once some leave. */
+static void test_out_of_fds_no_spin(void **state)
+{
+    struct server limited = { .fd_limit = 40 };
+    int fds[80], tries = 0;
+    double cpu;
+    char story[64];
+    (void)state;
+    /* Step 6 does not stop accepting yet: it retries ten times a second. */
+    if (strstr(binary, "6_async_await"))
+        skip();
+    assert_int_equal(server_start(&limited, binary, NULL), 0);
+    for (int i = 0; i < 80; i++) {
+        fds[i] = client_connect(limited.port); /* the kernel's backlog takes those not accepted */
+        assert_true(fds[i] >= 0);
+    }
+    while (server_log_count(&limited, "out of file descriptors") == 0 && tries++ < MUST_MS / 10)
+        nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+    assert_int_equal(server_log_count(&limited, "out of file descriptors"), 1);
+    /* A second of doing nothing but waiting: a loop that spins burns all of it. */
+    cpu = server_cpu_seconds(&limited);
+    nanosleep(&(struct timespec){ 1, 0 }, NULL);
+    if (cpu >= 0)
+        assert_true(server_cpu_seconds(&limited) - cpu < 0.3);
+    assert_int_equal(server_log_count(&limited, "accept:"), 0);
+    assert_int_equal(client_exchange(fds[0], "hi\n", 3, 1, MUST_MS), 0); /* those it has are answered */
+    /* 60 leave: the last 20, waiting in the backlog, are accepted and answered. */
+    close_many(fds, 60);
+    for (int i = 60; i < 80; i++)
+        assert_int_equal(client_exchange(fds[i], "hi\n", 3, 1, MUST_MS), 0);
+    /* Said once per episode: each "out of file descriptors" is followed by
+     * one "accepting again" before the next. */
+    accepting_story(&limited, story, sizeof story);
+    assert_true(strncmp(story, "oa", 2) == 0);
+    for (size_t i = 0; story[i]; i++)
+        assert_int_equal(story[i], i % 2 ? 'a' : 'o');
+    close_many(fds + 60, 20);
+    assert_int_equal(server_stop(&limited), 0);
+}
+
 /* Sanitizers and valgrind hold freed memory back for a while (to catch its
  * use after free): there, the memory test would measure them, not the server.
  * They find leaks their own way. */
@@ -401,6 +463,9 @@ int main(int argc, char **argv)
         SERVER_TEST(test_second_client_served_while_first_idles),
         SERVER_TEST(test_non_reader_does_not_stall_others),
     };
+    const struct CMUnitTest out_of_fds[] = {
+        cmocka_unit_test(test_out_of_fds_no_spin),
+    };
     const struct CMUnitTest select_limit[] = {
         SERVER_TEST(test_1100_connections_past_fd_setsize),
     };
@@ -421,6 +486,7 @@ int main(int argc, char **argv)
     if (strcmp(kind, "blocking") == 0)
         return failed + cmocka_run_group_tests_name("one client at a time", blocking, NULL, NULL);
     failed += cmocka_run_group_tests_name("every client at once", concurrent, NULL, NULL);
+    failed += cmocka_run_group_tests_name("out of file descriptors", out_of_fds, NULL, NULL);
     if (strcmp(kind, "select") == 0)
         return failed + cmocka_run_group_tests_name("FD_SETSIZE", select_limit, NULL, NULL);
     failed += cmocka_run_group_tests_name("thousands of clients", scalable, NULL, NULL);
