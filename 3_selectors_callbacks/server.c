@@ -64,6 +64,7 @@ static void accept_connection(struct selector *sel, int listen_fd, int events, v
         return;
     }
     fprintf(stderr, "Connection from %s\n", name);
+    trace("fd %d: registered for reading, callback client_ready", fd);
     c->fd = fd;
     memcpy(c->name, name, sizeof name);
     if (fd > max_client_fd)
@@ -206,6 +207,7 @@ int main(int argc, char **argv)
         exit(1);
     }
     trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
+    trace("fd %d (listening socket): registered for reading, callback accept_connection", listen_fd);
     event_loop(sel);
     for (int fd = 0; fd <= max_client_fd; fd++) {
         const struct sel_key *key = sel_get_key(sel, fd);
