@@ -180,19 +180,24 @@ int parse_command(const char *line, struct command *out)
     }
 }
 
-/* A number as the lesson shows round(x, 2): at most two decimals, no
- * trailing zeros (4, 4.5, 4.33). */
+/* The lesson's round(summ / count, 2) as Python prints a float (its repr):
+ * rounded to two decimals, then the fewest digits that read back as the same
+ * double, a whole number keeping its ".0" (4.0, 4.5, 4.33). */
 static void print_number(double x)
 {
-    char buf[64];
-    size_t len = (size_t)snprintf(buf, sizeof buf, "%.2f", x);
-    if (len >= sizeof buf)
-        len = sizeof buf - 1;
-    while (len > 0 && buf[len - 1] == '0')
-        len--;
-    if (len > 0 && buf[len - 1] == '.')
-        len--;
-    printf("%.*s\n", (int)len, buf);
+    char buf[400]; /* %.2f of the largest double: 309 digits */
+    double size;
+    int exponent;
+    snprintf(buf, sizeof buf, "%.2f", x);
+    x = strtod(buf, NULL); /* round(x, 2) */
+    size = x < 0 ? -x : x;
+    exponent = size != 0 && (size >= 1e16 || size < 1e-4); /* where Python writes 1e+16 */
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, exponent ? "%.*g" : "%.*f", exponent ? digits : digits - 1, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    printf(strpbrk(buf, ".en") ? "%s\n" : "%s.0\n", buf); /* n: nan and inf */
 }
 
 /* What a yielded value looks like in the REPL: average's numbers, subgen's text. */

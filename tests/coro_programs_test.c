@@ -85,7 +85,7 @@ static void test_average_session(void **state)
                    "state\n"
                    "send 6\n",
                    "GEN_SUSPENDED\n"
-                   "4\n"
+                   "4.0\n"
                    "4.5\n"
                    "Done\n"
                    "returned 4.5\n"
@@ -106,7 +106,7 @@ static void test_average_rounds_and_rejects_none(void **state)
                    "use average\n"
                    "throw\n",
                    "average() started with coro_start: GEN_SUSPENDED, ready for numbers\n"
-                   "1\n"
+                   "1.0\n"
                    "1.5\n"
                    "1.67\n"
                    "3.75\n"
@@ -175,7 +175,7 @@ static void test_throw_and_close(void **state)
                    "close\n"
                    "state\n",
                    "average() started with coro_start: GEN_SUSPENDED, ready for numbers\n"
-                   "3\n"
+                   "3.0\n"
                    "BlaBlaException\n"
                    "GEN_CLOSED\n"
                    "StopIteration\n" /* thrown into a finished one: it comes straight back */
@@ -226,9 +226,21 @@ static void test_invalid_input_goes_on(void **state)
                    "error: next takes no argument\n"
                    "error: throw takes nothing (StopIteration) or 'error' (BlaBlaException)\n"
                    "error: state takes no argument\n"
-                   "4\n"
+                   "4.0\n"
                    "commands: use average|subgen, send VALUE, next, throw [error], close, state, help, quit\n"
                    "4.5\n");
+}
+
+/* Numbers print as Python prints round(x, 2): 4.0, not 4; 4.33 for 13 / 3. */
+static void test_numbers_print_as_python(void **state)
+{
+    (void)state;
+    expect_session("send 4\nsend 5\nsend 4\nsend 0.1\nsend 1e20\n",
+                   "4.0\n"
+                   "4.5\n"
+                   "4.33\n"
+                   "3.27\n"
+                   "2e+19\n");
 }
 
 static void test_long_lines(void **state)
@@ -298,6 +310,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_send_none_starts),
         cmocka_unit_test(test_throw_and_close),
         cmocka_unit_test(test_invalid_input_goes_on),
+        cmocka_unit_test(test_numbers_print_as_python),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_quit_stops_reading),
         cmocka_unit_test(test_delegation_output),
