@@ -58,7 +58,9 @@ int parse_args(int argc, char **argv, const char *description)
             long n;
             errno = 0;
             n = strtol(arg, &end, 10);
-            if (have_port || end == arg || *end != '\0' || errno || n < 0 || n > 65535)
+            if (have_port)
+                bad_usage(description, "only one PORT can be given; this is a second", arg);
+            if (end == arg || *end != '\0' || errno || n < 0 || n > 65535)
                 bad_usage(description, "not a port number (0-65535)", arg);
             port = (int)n;
             have_port = 1;
