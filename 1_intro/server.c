@@ -89,6 +89,7 @@ int main(int argc, char **argv)
         shutdown_on_signal[1] = c.fd;
         serve_client(&c);
         shutdown_on_signal[1] = -1;
+        fprintf(stderr, "Outside inner while loop\n"); /* the lesson's words: serve_client() is its inner loop */
         close_client(&c);
     }
     close(listen_fd);
