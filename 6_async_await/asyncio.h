@@ -1,7 +1,8 @@
 /* A small asyncio, read in this order: tasks run coroutines (gen.h) that await
  * futures (tasks.c); a future is a result that will exist later (futures.c);
- * the event loop runs what is ready, timers and I/O (loop.c); socket operations
- * are futures the loop finishes when an fd is ready (sockets.c). */
+ * the event loop runs what is ready, timers and I/O (loop.c), and signal
+ * handlers (signals.c); socket operations are futures the loop finishes when
+ * an fd is ready (sockets.c). */
 #ifndef ASYNCIO_H
 #define ASYNCIO_H
 
@@ -193,9 +194,10 @@ void loop_forget_fd(struct loop *loop, int fd);
  * this point (those they add wait for the next iteration). A signal arriving
  * only ends the wait early. 0, or -1 with errno if the selector failed. */
 int loop_run_once(struct loop *loop);
-/* Runs fn(arg) from the loop when signal sig arrives (asyncio: add_signal_handler).
- * The C handler only writes to a pipe the loop watches, so a signal arriving at
- * any moment, even just before the loop waits, wakes it. 0, or -1 with errno. */
+/* Runs fn(arg) from the loop when signal sig arrives (asyncio: add_signal_handler;
+ * signals.c). The C handler only writes to a pipe the loop watches, so a signal
+ * arriving at any moment, even just before the loop waits, wakes it. 0, or -1
+ * with errno. */
 int loop_add_signal_handler(struct loop *loop, int sig, loop_callback *fn, void *arg);
 /* Gives sig its default action back and forgets its handler. */
 void loop_remove_signal_handler(struct loop *loop, int sig);

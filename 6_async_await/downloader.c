@@ -1,6 +1,6 @@
 /* Step 6's image downloader (the lesson's demo): the same downloads one after another with blocking
  * sockets, then all at once as tasks on the small asyncio, and how long each way took.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o downloader downloader.c common.c tasks.c futures.c loop.c sockets.c gen.c selector.c http.c */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o downloader downloader.c common.c tasks.c futures.c loop.c signals.c sockets.c gen.c selector.c http.c */
 #define _POSIX_C_SOURCE 200809L
 #define _DARWIN_C_SOURCE /* macOS: O_NOFOLLOW and O_DIRECTORY, hidden under _POSIX_C_SOURCE alone */
 #include <errno.h>

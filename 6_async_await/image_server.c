@@ -1,6 +1,6 @@
 /* Step 6's image server: a local stand-in for loremflickr.com, HTTP/1.1 on the same small asyncio as
  * server.c. One task per connection; each image waits --delay-ms with an async sleep, holding up no one.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o image_server image_server.c common.c tasks.c futures.c loop.c sockets.c gen.c selector.c http.c bmp.c */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o image_server image_server.c common.c tasks.c futures.c loop.c signals.c sockets.c gen.c selector.c http.c bmp.c */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <limits.h>

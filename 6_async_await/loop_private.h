@@ -85,6 +85,9 @@ void loop_push_call(struct loop *loop, struct call call);
 int fut_finish(struct fut *fut, enum fut_state state, void *result, int error);
 /* The name of the task fut's first done callback wakes, or NULL (tasks.c). */
 const char *fut_waiter_name(const struct fut *fut);
+/* Gives the signals the loop handled their default action back, and closes
+ * its self-pipe (signals.c). */
+void loop_close_signals(struct loop *loop);
 /* The name of the running task, for traces ("main" outside any task). */
 const char *loop_current_name(const struct loop *loop);
 

@@ -1,6 +1,6 @@
 /* Step 6: the server on a small asyncio (asyncio.h): one task per client awaits
  * socket operations (futures); the loop runs each task when its future is done.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c common.c tasks.c futures.c loop.c sockets.c gen.c selector.c */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c common.c tasks.c futures.c loop.c signals.c sockets.c gen.c selector.c */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* The lesson's first asyncio program: two coroutines, one loop. print_nums
  * counts every 0.1 s, print_time reports every third second; main gathers both.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o ticker ticker.c tasks.c futures.c loop.c sockets.c gen.c selector.c */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o ticker ticker.c tasks.c futures.c loop.c signals.c sockets.c gen.c selector.c */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@ UNIT_gen := 4_generators/gen.c
 UNIT_coro := 5_coroutines/gen.c
 UNIT_http := 6_async_await/http.c
 UNIT_bmp := 6_async_await/bmp.c
-UNIT_asyncio := $(addprefix 6_async_await/,tasks.c futures.c loop.c sockets.c gen.c selector.c)
+UNIT_asyncio := $(addprefix 6_async_await/,tasks.c futures.c loop.c signals.c sockets.c gen.c selector.c)
 UNIT_image := 6_async_await/http.c 6_async_await/bmp.c
 
 TEST_PROGRAMS := build/server_test $(SELECTOR_BACKENDS:%=build/selector_test_%) $(UNIT_TESTS:%=build/%_test)
