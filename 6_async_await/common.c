@@ -165,7 +165,8 @@ static void accept_connection(struct server *server, int fd)
 
 /* Out of fds, accept() fails at once, over and over, while the listening
  * socket stays readable: rather than spin, or retry on a timer, wait until a
- * client leaves and frees one. Said once per episode. */
+ * client leaves and frees one. Said once per episode, which ends when every
+ * client waiting to be accepted has been. */
 static int out_of_fds(struct server *self, int err)
 {
     if (err != EMFILE && err != ENFILE)
@@ -185,7 +186,12 @@ static int server_body(struct gen *g)
      * cannot leave us stuck in accept(). */
     set_nonblocking(self->listen_fd);
     for (;;) {
-        AWAIT_CATCH(g, sock_accept(self->loop, &self->io, self->listen_fd));
+        sock_accept(self->loop, &self->io, self->listen_fd);
+        if (self->out_of_fds && !fut_done(&self->io.fut)) { /* nobody left waiting */
+            fprintf(stderr, "%s: accepting again\n", prog);
+            self->out_of_fds = 0;
+        }
+        AWAIT_CATCH(g, &self->io.fut);
         if (g->thrown == ECANCELED) /* shutting down */
             GEN_RAISE(g, g->thrown);
         if (g->thrown && out_of_fds(self, g->thrown) && self->nclients > 0) {
@@ -200,9 +206,6 @@ static int server_body(struct gen *g)
                 fprintf(stderr, "%s: accept: %s\n", prog, strerror(g->thrown));
             AWAIT(g, aio_sleep(self->loop, &self->pause, 100));
         } else {
-            if (self->out_of_fds)
-                fprintf(stderr, "%s: accepting again\n", prog);
-            self->out_of_fds = 0;
             accept_connection(self, self->io.conn);
         }
     }

@@ -3,7 +3,7 @@
 SELECTOR_BACKENDS := $(if $(filter Linux,$(shell uname -s)),epoll poll,kqueue poll)
 # Unit tests: tests/NAME_test.c, linked with the step sources it tests
 # (UNIT_NAME) and the harness.
-UNIT_TESTS := build_alone copies gen coro coro_programs http bmp asyncio ticker image
+UNIT_TESTS := build_alone copies gen coro coro_programs http bmp asyncio ticker async_server image
 UNIT_gen := 4_generators/gen.c
 UNIT_coro := 5_coroutines/gen.c
 UNIT_http := 6_async_await/http.c
@@ -22,7 +22,7 @@ SERVER_RUNS := \
 TEST_RUNS := $(SERVER_RUNS) \
 	$(SELECTOR_BACKENDS:%=build/selector_test_%) \
 	build/build_alone_test build/copies_test build/gen_test build/coro_test "build/coro_programs_test 5_coroutines" build/http_test build/bmp_test build/asyncio_test \
-	"build/ticker_test 6_async_await/ticker" build/image_test
+	"build/ticker_test 6_async_await/ticker" "build/async_server_test 6_async_await/server" build/image_test
 
 # Where kqueue cannot run, make cross builds it against the macOS SDK headers.
 test: all $(TEST_PROGRAMS)
