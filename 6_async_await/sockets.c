@@ -34,9 +34,9 @@ static int sock_op_cancel(struct fut *fut)
 
 static void sock_op_finish(struct sock_op *op, int error)
 {
-    if (op->events && fut_waiter_name(&op->fut)) /* the fd's readiness finished it */
-        TRACE(op->fut.loop, "fd %d %s: wakes task %s", op->fd, ready_names[op->events],
-              fut_waiter_name(&op->fut));
+    const char *waiter;
+    if (op->events && op->fut.loop->trace && (waiter = fut_waiter_name(&op->fut))) /* woken by the fd */
+        TRACE(op->fut.loop, "fd %d %s: wakes task %s", op->fd, ready_names[op->events], waiter);
     stop_watching(op);
     if (error)
         fut_set_error(&op->fut, error);

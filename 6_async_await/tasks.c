@@ -143,8 +143,8 @@ static void task_step(void *arg)
 static void sleep_done(void *arg)
 {
     struct fut *fut = arg;
-    const char *waiter = fut_waiter_name(fut);
-    if (waiter)
+    const char *waiter;
+    if (fut->loop->trace && (waiter = fut_waiter_name(fut)))
         TRACE(fut->loop, "timer: sleep over, wakes task %s", waiter);
     fut_set_result(fut, NULL);
 }
