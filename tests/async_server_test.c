@@ -19,6 +19,31 @@
 #include "harness.h"
 
 static const char *binary;
+static struct server srv;
+static int running;
+
+/* A failed test must not leave its server behind. */
+static int stop_if_running(void **state)
+{
+    (void)state;
+    if (running)
+        server_stop(&srv);
+    running = 0;
+    return 0;
+}
+
+static void start(const char *program, const char *const *args)
+{
+    assert_int_equal(server_start(&srv, program, args), 0);
+    running = 1;
+}
+
+/* Stops it, and expects a clean exit. */
+static void stop(void)
+{
+    running = 0;
+    assert_int_equal(server_stop(&srv), 0);
+}
 
 /* The server's log, read whole. */
 static char *read_log(const struct server *s)
@@ -36,21 +61,20 @@ static char *read_log(const struct server *s)
 static void test_trace_tells_one_ping_pong(void **state)
 {
     const char *args[] = { "-v", NULL };
-    struct server srv;
     struct sockaddr_in me;
     socklen_t len = sizeof me;
     char story[1024];
     const char *log, *first;
     int fd, n;
     (void)state;
-    assert_int_equal(server_start(&srv, binary, args), 0);
+    start(binary, args);
     fd = client_connect(srv.port);
     assert_true(fd >= 0);
     assert_int_equal(client_exchange(fd, "first\n", 6, 1, MUST_MS), 0);
     assert_int_equal(client_exchange(fd, "ping\n", 5, 1, MUST_MS), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &len), 0);
     close(fd);
-    assert_int_equal(server_stop(&srv), 0);
+    stop();
     /* The server's fd for this client, from its line for the first exchange. */
     log = read_log(&srv);
     first = strstr(log, ": read 6 bytes, 1 lines");
@@ -106,14 +130,13 @@ static void test_out_of_fds_waits_for_a_client_to_leave(void **state)
 {
     char script[512];
     const char *args[] = { "-c", script, NULL };
-    struct server srv;
     int fds[CLIENTS], answered[CLIENTS] = { 0 }, nanswered = 0, closed = 0, more = 0;
     (void)state;
     if (raise_fd_limit() < CLIENTS + 20)
         skip();
     /* sh -c SCRIPT 0: the server gets 40 fds, and the port (0) as $0. */
     snprintf(script, sizeof script, "ulimit -n 40 && exec \"%s\" \"$0\"", binary);
-    assert_int_equal(server_start(&srv, "/bin/sh", args), 0);
+    start("/bin/sh", args);
     for (int i = 0; i < CLIENTS; i++) {
         fds[i] = client_connect(srv.port);
         assert_true(fds[i] >= 0);
@@ -160,14 +183,14 @@ static void test_out_of_fds_waits_for_a_client_to_leave(void **state)
     close(fds[0]);
     assert_int_equal(server_log_count(&srv, "accepting again"), 1);
     assert_int_equal(server_log_count(&srv, "out of file descriptors"), 1);
-    assert_int_equal(server_stop(&srv), 0);
+    stop();
 }
 
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_trace_tells_one_ping_pong),
-        cmocka_unit_test(test_out_of_fds_waits_for_a_client_to_leave),
+        cmocka_unit_test_teardown(test_trace_tells_one_ping_pong, stop_if_running),
+        cmocka_unit_test_teardown(test_out_of_fds_waits_for_a_client_to_leave, stop_if_running),
     };
     if (argc != 2) {
         fprintf(stderr, "usage: %s SERVER_BINARY\n", argv[0]);
