@@ -82,7 +82,7 @@ struct task {
     struct gen *coro;
     struct fut *waiting;       /* the future the coroutine awaits, or NULL */
     int must_cancel;           /* throw ECANCELED in at the next step */
-    const char *name;          /* for -v: "task NAME runs"; NULL: "task" */
+    const char *name;          /* for -v: "task NAME runs" (NULL: "(unnamed)") */
     struct task *prev, *next;  /* the loop's pending tasks, for loop_shutdown() */
 };
 
