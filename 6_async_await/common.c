@@ -32,33 +32,25 @@ void trace(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-static void stop_loop(void *loop)
-{
-    loop_stop(loop);
-}
-
-/* SIGPIPE would kill us when writing to a client that reset; we want EPIPE.
- * SIGINT/SIGTERM stop the loop cleanly: the loop itself runs stop_loop() for
- * them (asyncio's add_signal_handler), woken by the signal even if it arrives
- * just before the loop waits. */
-void setup_signals(struct loop *loop)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    if (loop_add_signal_handler(loop, SIGINT, stop_loop, loop) < 0 ||
-        loop_add_signal_handler(loop, SIGTERM, stop_loop, loop) < 0) {
-        perror("cannot handle signals");
-        exit(1);
-    }
-}
-
 void bad_usage(const char *what, const char *arg)
 {
     fprintf(stderr, "%s: %s: %s\n", prog, what, arg);
     usage(stderr);
     exit(2);
+}
+
+int port_arg(const char *arg, int *have_port)
+{
+    char *end;
+    long n;
+    if (*have_port)
+        bad_usage("only one PORT can be given; this is a second", arg);
+    errno = 0;
+    n = strtol(arg, &end, 10);
+    if (end == arg || *end != '\0' || errno || n < 0 || n > 65535)
+        bad_usage("not a port number (0-65535)", arg);
+    *have_port = 1;
+    return (int)n;
 }
 
 void describe_peer(int fd, char *out, size_t size)
@@ -118,18 +110,6 @@ int listen_on(int port)
     return fd;
 }
 
-/* The scheduler is asyncio.c's loop now: it runs until SIGINT or SIGTERM
- * stops it. EINTR only says a signal arrived: its handler runs next. */
-static void event_loop(struct loop *loop)
-{
-    while (loop_run_forever(loop) < 0) {
-        if (errno != EINTR) {
-            perror("select");
-            exit(1);
-        }
-    }
-}
-
 #define MACOS_OPEN_MAX 10240 /* OPEN_MAX in macOS's <sys/syslimits.h>, hidden by _POSIX_C_SOURCE */
 
 /* Each client costs an fd: allow as many as the hard limit lets us, and
@@ -159,11 +139,16 @@ int raise_fd_limit(void)
 static void close_connection(struct fut *task, void *data)
 {
     struct conn *c = data;
+    struct server *server = c->server;
     if (task->error > 0)
         trace("fd %d: %s", c->fd, strerror(task->error));
     fprintf(stderr, "Connection closed %s\n", c->name);
-    close(c->fd); /* its socket operations stopped watching the fd when they ended */
+    loop_forget_fd(c->loop, c->fd); /* before close(): its number will be reused */
+    close(c->fd);
     free(c);
+    server->nclients--;
+    if (server->waiting_for_client && !fut_done(&server->client_left))
+        fut_set_result(&server->client_left, NULL); /* an fd is free: accept again */
 }
 
 /* The server task calls this for each connection it accepts. */
@@ -183,24 +168,56 @@ static void accept_connection(struct server *server, int fd)
     fprintf(stderr, "Connection from %s\n", name);
     gen_init(&c->gen, server->client_body);
     c->loop = server->loop;
+    c->server = server;
     c->fd = fd;
-    memcpy(c->name, name, sizeof name);
+    memcpy(c->name, name, sizeof c->name);
     aio_create_task(c->loop, &c->task, &c->gen); /* the lesson's asyncio.create_task(client(sock)) */
+    c->task.name = c->name;
     fut_add_done_callback(&c->task.fut, close_connection, c);
+    server->nclients++;
+}
+
+/* Out of fds, accept() fails at once, over and over, while the listening
+ * socket stays readable: rather than spin, or retry on a timer, wait until a
+ * client leaves and frees one. Said once per episode, which ends when every
+ * client waiting to be accepted has been. */
+static int out_of_fds(struct server *self, int err)
+{
+    if (err != EMFILE && err != ENFILE)
+        return 0;
+    if (!self->out_of_fds)
+        fprintf(stderr, "%s: out of file descriptors: not accepting until a client leaves\n", prog);
+    self->out_of_fds = 1;
+    return 1;
 }
 
 static int server_body(struct gen *g)
 {
     struct server *self = (struct server *)g;
     GEN_BEGIN(g);
+    self->listen_fd = listen_on(self->port);
+    /* Non-blocking, so a client that vanishes between select() and accept()
+     * cannot leave us stuck in accept(). */
+    set_nonblocking(self->listen_fd);
     for (;;) {
-        AWAIT_CATCH(g, sock_accept(self->loop, &self->io, self->listen_fd));
+        sock_accept(self->loop, &self->io, self->listen_fd);
+        if (self->out_of_fds && !fut_done(&self->io.fut)) { /* nobody left waiting */
+            fprintf(stderr, "%s: accepting again\n", prog);
+            self->out_of_fds = 0;
+        }
+        AWAIT_CATCH(g, &self->io.fut);
         if (g->thrown == ECANCELED) /* shutting down */
             GEN_RAISE(g, g->thrown);
-        if (g->thrown) {
-            /* Out of fds, say: like asyncio, pause a while rather than fail
-             * again at once, over and over, while the listening socket stays ready. */
-            fprintf(stderr, "accept: %s\n", strerror(g->thrown));
+        if (g->thrown && out_of_fds(self, g->thrown) && self->nclients > 0) {
+            fut_init(&self->client_left, self->loop);
+            self->waiting_for_client = 1;
+            AWAIT(g, &self->client_left);
+            self->waiting_for_client = 0;
+        } else if (g->thrown) {
+            /* Something else (or no client to wait for): like asyncio, pause a
+             * while rather than fail again at once. */
+            if (!self->out_of_fds)
+                fprintf(stderr, "%s: accept: %s\n", prog, strerror(g->thrown));
             AWAIT(g, aio_sleep(self->loop, &self->pause, 100));
         } else {
             accept_connection(self, self->io.conn);
@@ -209,42 +226,34 @@ static int server_body(struct gen *g)
     GEN_END(g);
 }
 
-void aio_start_server(struct loop *loop, struct server *server, int listen_fd, int (*client_body)(struct gen *g),
-                  size_t client_size)
-{
-    gen_init(&server->gen, server_body);
-    server->loop = loop;
-    server->listen_fd = listen_fd;
-    server->client_body = client_body;
-    server->client_size = client_size;
-    aio_create_task(loop, &server->task, &server->gen); /* the lesson's asyncio.create_task(server()) */
-}
-
 int run_server(int port, int (*client_body)(struct gen *g), size_t client_size)
 {
-    int listen_fd, fd_limit = raise_fd_limit();
-    struct server server;
-    struct loop *loop = loop_create();
-    if (!loop) {
+    int fd_limit = raise_fd_limit();
+    struct sigaction sa;
+    struct server server = { .port = port, .listen_fd = -1, .client_body = client_body,
+                             .client_size = client_size };
+    /* SIGPIPE would kill us when writing to a client that reset; we want EPIPE. */
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    server.loop = loop_create();
+    if (!server.loop) {
         fprintf(stderr, "%s: cannot create the %s selector: %s\n", prog, sel_backend(), strerror(errno));
         exit(1);
     }
-    setup_signals(loop); /* before the port is announced: a SIGTERM may follow at once */
-    listen_fd = listen_on(port);
-    /* Non-blocking, so a client that vanishes between select() and accept()
-     * cannot leave us stuck in accept(). */
-    set_nonblocking(listen_fd);
     if (verbose)
-        loop_set_trace(loop, trace);
+        loop_set_trace(server.loop, trace);
     trace("selector backend: %s, up to %d fds", sel_backend(), fd_limit);
-    aio_start_server(loop, &server, listen_fd, client_body, client_size);
-    event_loop(loop);
-    /* Cancel every task (asyncio.run's cleanup): each client task ends, and its
-     * done callback closes the connection and frees the frame. */
-    if (loop_shutdown(loop) < 0)
-        perror("select");
-    loop_close(loop);
-    close(listen_fd);
+    gen_init(&server.gen, server_body);
+    /* asyncio.run(server()): until SIGINT or SIGTERM cancels it; then every
+     * client task is cancelled, and its done callback closes and frees it. */
+    if (aio_run(server.loop, &server.gen) < 0) {
+        fprintf(stderr, "%s: the event loop failed: %s\n", prog, strerror(errno));
+        exit(1);
+    }
+    loop_close(server.loop);
+    if (server.listen_fd >= 0)
+        close(server.listen_fd);
     fprintf(stderr, "Stopped\n");
     return 0;
 }

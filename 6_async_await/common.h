@@ -16,10 +16,11 @@ extern int verbose;
 void usage(FILE *out);
 /* "PROG: what: arg", the usage, and exit 2. */
 void bad_usage(const char *what, const char *arg);
+/* The PORT argument, 0-65535 and given once (have_port says whether it was
+ * already); or bad_usage(). */
+int port_arg(const char *arg, int *have_port);
 /* One line on stderr, only with -v. */
 void trace(const char *fmt, ...);
-/* SIGPIPE ignored (EPIPE instead); SIGINT and SIGTERM stop the loop. */
-void setup_signals(struct loop *loop);
 /* "127.0.0.1:54321" for a connected socket. */
 void describe_peer(int fd, char *out, size_t size);
 void set_nonblocking(int fd);
@@ -34,31 +35,32 @@ struct conn {
     struct gen gen;   /* first: the coroutine's frame starts here */
     struct task task; /* runs the coroutine; done once it has ended */
     struct loop *loop;
+    struct server *server;
     int fd;
     char name[32];    /* "127.0.0.1:54321" */
 };
 
-/* The task that accepts connections (the lesson's async server()). */
+/* The server's main coroutine (the lesson's async server()): it listens, then
+ * accepts connections; each gets a zeroed frame of client_size bytes (a struct
+ * whose first member is a struct conn) and a task running client_body on it.
+ * When that task ends, for whatever reason, the connection is closed and the
+ * frame freed. */
 struct server {
     struct gen gen;
-    struct task task;
-    struct sock_op io; /* always an accept on the listening socket */
-    struct fut pause;  /* after a failed accept */
+    struct sock_op io;       /* always an accept on the listening socket */
+    struct fut pause;        /* after a failed accept */
+    struct fut client_left;  /* out of fds: done when a client leaves */
+    int waiting_for_client, out_of_fds;
     struct loop *loop;
-    int listen_fd;
+    int port, listen_fd;
+    size_t nclients;
     int (*client_body)(struct gen *g);
     size_t client_size;
 };
 
-/* asyncio.start_server(): a task accepting connections on listen_fd; each
- * gets a zeroed frame of client_size bytes (a struct whose first member is a
- * struct conn) and a task running client_body on it. When that task ends, for
- * whatever reason, the connection is closed and the frame freed. */
-void aio_start_server(struct loop *loop, struct server *server, int listen_fd, int (*client_body)(struct gen *g),
-                  size_t client_size);
-/* A whole server's life, asyncio.run(aio_start_server(...)) then serve_forever():
- * a loop, signals, 127.0.0.1:port, aio_start_server(), then the loop runs until
- * SIGINT or SIGTERM, and every task is cancelled and freed. Returns 0. */
+/* A whole server's life, asyncio.run(server()): a loop, 127.0.0.1:port, every
+ * client served until SIGINT or SIGTERM, then every task cancelled and freed.
+ * Returns 0. */
 int run_server(int port, int (*client_body)(struct gen *g), size_t client_size);
 
 #endif

@@ -1,7 +1,7 @@
 /* Step 6's image downloader (the lesson's demo): the same pictures fetched one after another with
  * blocking sockets, then all at once as tasks on the small asyncio, and how long each way took.
  * What every download needs besides the fetching (files, messages, progress, timeline): downloads.c.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o downloader downloader.c downloads.c common.c asyncio.c gen.c selector.c http.c */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o downloader downloader.c downloads.c common.c tasks.c futures.c loop.c signals.c sockets.c gen.c selector.c http.c */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* Step 6's image server: a local stand-in for loremflickr.com, HTTP/1.1 on the same small asyncio as
  * server.c. One task per connection; each image waits --delay-ms with an async sleep, holding up no one.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o image_server image_server.c common.c asyncio.c gen.c selector.c http.c bmp.c */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o image_server image_server.c common.c tasks.c futures.c loop.c signals.c sockets.c gen.c selector.c http.c bmp.c */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <limits.h>
@@ -78,11 +78,7 @@ static int parse_args(int argc, char **argv)
         } else if (arg[0] == '-' && arg[1] != '\0') {
             bad_usage("unknown option", arg);
         } else {
-            long n = parse_long(arg, 65535);
-            if (have_port || n < 0)
-                bad_usage("not a port number (0-65535)", arg);
-            port = (int)n;
-            have_port = 1;
+            port = port_arg(arg, &have_port);
         }
     }
     return port;

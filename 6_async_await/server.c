@@ -1,11 +1,12 @@
 /* Step 6: the server on a small asyncio (asyncio.h): one task per client awaits
  * socket operations (futures); the loop runs each task when its future is done.
- * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c common.c asyncio.c gen.c selector.c */
+ * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o server server.c common.c tasks.c futures.c loop.c signals.c sockets.c gen.c selector.c */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "asyncio.h"
 #include "common.h"
@@ -14,9 +15,11 @@
 #define REPLY "Hello world\n"
 #define REPLY_LEN (sizeof REPLY - 1)
 
+#define REPLIES_PER_BLOCK 341 /* 4 KiB of replies */
+
 /* Every reply is the same 12 bytes, so what a client is owed is a number, not
  * a buffer: we send slices of this block of replies until the count drops to 0. */
-static char replies[REPLY_LEN * 341];
+static char replies[REPLY_LEN * REPLIES_PER_BLOCK];
 
 void usage(FILE *out)
 {
@@ -40,14 +43,7 @@ static int parse_args(int argc, char **argv)
         } else if (arg[0] == '-' && arg[1] != '\0') {
             bad_usage("unknown option", arg);
         } else {
-            char *end;
-            long n;
-            errno = 0;
-            n = strtol(arg, &end, 10);
-            if (have_port || end == arg || *end != '\0' || errno || n < 0 || n > 65535)
-                bad_usage("not a port number (0-65535)", arg);
-            port = (int)n;
-            have_port = 1;
+            port = port_arg(arg, &have_port);
         }
     }
     return port;
@@ -59,43 +55,44 @@ struct writer {
     struct client *client;
 };
 
-/* One client task: its connection (common.h: the task, the fd, the name),
- * the socket operation it awaits and its coroutine's frame, in one allocation
- * of about 1,500 bytes on a 64-bit machine, 1,024 of them the receive buffer:
- * all a client costs besides its socket, so 10,000 clients take about 15 MB. */
+/* One client task: its connection (common.h: the task, the fd, the name), the
+ * socket operation it awaits and its coroutine's frame, in one allocation of
+ * about 420 bytes on a 64-bit machine: all a client costs besides its socket.
+ * No receive buffer: a task reads only once its socket is readable, into the
+ * one buffer all clients share, and counts the lines before awaiting again. */
 struct client {
     struct conn conn;      /* first: its task, fd and name (common.h) */
     struct sock_op io;     /* the socket operation it awaits: its future */
     int eof;          /* the client has stopped sending (closed or half-closed) */
     size_t owed;      /* reply bytes owed, sent before reading more */
     struct writer writer; /* the sub-coroutine that sends what is owed */
-    /* Unlike step 5's loop buffer, this one is in the frame: recv() fills it
-     * while the task waits, so it must outlive the await. Every idle client
-     * holds it, hence 1 KiB rather than 4. */
-    char buf[1024];
 };
 
-/* Count what the client sent (the result of its recv); every '\n' owes it one
- * reply. */
-static void read_lines(struct client *c)
+static char buf[4096];
+
+/* One recv(), which cannot block now, into the buffer all clients share; every
+ * '\n' owes the client one reply. Returns 0, or -1 with errno (to raise). */
+static int read_lines(struct client *c)
 {
-    size_t n = c->io.n, lines = 0;
-    if (n > 0) {
-        for (size_t i = 0; i < n; i++)
-            lines += c->buf[i] == '\n';
-        c->owed += lines * REPLY_LEN;
-        trace("fd %d: read %zu bytes, %zu lines, %zu bytes owed", c->conn.fd, n, lines, c->owed);
-    } else {
+    ssize_t n = recv(c->conn.fd, buf, sizeof buf, 0);
+    size_t lines = 0;
+    if (n < 0) /* nothing after all (another reader took it, a signal): wait again */
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+    for (ssize_t i = 0; i < n; i++)
+        lines += buf[i] == '\n';
+    c->owed += lines * REPLY_LEN;
+    if ((c->eof = n == 0))
         trace("fd %d: end of stream, %zu bytes still owed", c->conn.fd, c->owed);
-        c->eof = 1;
-    }
+    else
+        trace("fd %d: read %zd bytes, %zu lines, %zu bytes owed", c->conn.fd, n, lines, c->owed);
+    return 0;
 }
 
 /* The writer's body, a sub-coroutine: it awaits the sending of what is owed,
  * a block of replies at a time (sock_sendall continues partial sends as the
  * socket becomes writable), until nothing is owed. A send error is raised out
  * of it, through the client, and ends the client's task. */
-static int write_owed(struct gen *g)
+static int write_owed_body(struct gen *g)
 {
     struct client *c = ((struct writer *)g)->client;
     GEN_BEGIN(g);
@@ -108,23 +105,25 @@ static int write_owed(struct gen *g)
     GEN_END(g);
 }
 
-/* The client coroutine (the lesson's async client()): it awaits each recv and
- * each send; an error (a reset, ...) is raised out of it and ends its task. */
+/* The client coroutine (the lesson's async client()): it awaits readability
+ * and each send; an error (a reset, ...) is raised out of it and ends its task. */
 static int client_body(struct gen *g)
 {
     struct client *c = (struct client *)g;
     GEN_BEGIN(g);
     c->writer.client = c;
     while (!c->eof) {
-        AWAIT(g, sock_recv(c->conn.loop, &c->io, c->conn.fd, c->buf, sizeof c->buf));
-        read_lines(c);
+        /* curio's `await read_wait(sock)`, then one recv() that cannot block. */
+        AWAIT(g, sock_read_wait(c->conn.loop, &c->io, c->conn.fd));
+        if (read_lines(c) < 0)
+            GEN_RAISE(g, errno);
         /* Write everything owed before reading again. That also bounds the
          * output held for a client that sends but never reads, with no limit
-         * to check: one read of 1 KiB owes at most 1,024 replies (12 KiB),
+         * to check: one read of 4 KiB owes at most 4,096 replies (48 KiB),
          * and nothing more is read until they are sent. The writer does it:
          * awaiting a coroutine is delegating to it (yield from). */
         if (c->owed > 0) {
-            gen_init(&c->writer.gen, write_owed);
+            gen_init(&c->writer.gen, write_owed_body);
             AWAIT_CORO(g, &c->writer.gen);
         }
     }

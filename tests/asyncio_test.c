@@ -2,6 +2,7 @@
  * callbacks and timers, tasks, gather, wait_for and socket operations. Timers run
  * on the virtual clock, so no test depends on how fast this machine is. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* syscall(), to count epoll_ctl() on Linux */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,10 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "asyncio.h"
 #include "harness.h"
+#include "selector.h"
 
 static struct loop *loop;
 
@@ -585,7 +588,7 @@ static void test_a_bare_yield_lets_the_others_run(void **state)
     assert_string_equal(events, "a1 b1 a2 b2 a3 b3");
 }
 
-static void test_awaiting_a_done_future_goes_through_the_loop_once(void **state)
+static void test_awaiting_a_done_future_goes_on_at_once(void **state)
 {
     struct fut done;
     struct sleeper s = { .name = "s", .awaits = &done, .value = "v" };
@@ -598,8 +601,8 @@ static void test_awaiting_a_done_future_goes_through_the_loop_once(void **state)
     gen_init(&b.gen, yielder_body);
     aio_create_task(loop, &tb, &b.gen);
     run(&tb.fut);
-    /* s does not go on at once: b runs in between, as after any await. */
-    assert_string_equal(events, "s waits b1 s@0 b2 b3");
+    /* s goes on at once, as Python's await of a done future does: b waits. */
+    assert_string_equal(events, "s waits s@0 b1 b2 b3");
     assert_string_equal(ts.fut.result, "v");
 }
 
@@ -848,6 +851,15 @@ static int bound_socket(struct sockaddr_in *addr)
     return fd;
 }
 
+/* A blocking client connected to addr. */
+static int client_socket(const struct sockaddr_in *addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (const struct sockaddr *)addr, sizeof *addr), 0);
+    return fd;
+}
+
 static void test_sock_accept_and_connect(void **state)
 {
     struct sockaddr_in addr;
@@ -1009,6 +1021,206 @@ static void test_a_signal_just_before_the_wait_wakes_the_loop(void **state)
     assert_string_equal(events, "usr1 usr1 usr1");
 }
 
+/* A signal the loop does not handle interrupts its wait: that is the loop's
+ * business, not an error its caller must retry. */
+static void on_usr2(int sig)
+{
+    (void)sig;
+}
+
+static void test_a_signal_during_the_wait_is_not_an_error(void **state)
+{
+    struct sigaction sa;
+    struct fut later;
+    pid_t child;
+    (void)state;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr2; /* no SA_RESTART: epoll_wait() and poll() fail with EINTR */
+    assert_int_equal(sigaction(SIGUSR2, &sa, NULL), 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        usleep(50 * 1000);
+        kill(getppid(), SIGUSR2);
+        _exit(0);
+    }
+    aio_sleep(loop, &later, 300);
+    while (!fut_done(&later))
+        assert_int_equal(loop_run_once(loop), 0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    signal(SIGUSR2, SIG_DFL);
+}
+
+/* --- the loop keeps an fd's interest between awaits --- */
+
+/* The server's client, cut down: await readability, recv(), send the reply. */
+struct echo {
+    struct gen gen;
+    int fd, rounds;
+    struct sock_op io;
+    char buf[16];
+};
+
+static int echo_body(struct gen *g)
+{
+    struct echo *self = (struct echo *)g;
+    ssize_t n;
+    GEN_BEGIN(g);
+    for (;;) {
+        AWAIT(g, sock_read_wait(loop, &self->io, self->fd));
+        n = recv(self->fd, self->buf, sizeof self->buf, 0);
+        if (n <= 0)
+            break;
+        AWAIT(g, sock_sendall(loop, &self->io, self->fd, self->buf, (size_t)n));
+        self->rounds++;
+    }
+    GEN_END(g);
+}
+
+#ifdef __linux__
+/* Every epoll_ctl() the selector makes comes here first, to be counted. */
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+static int epoll_ctls;
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+    epoll_ctls++;
+    return (int)syscall(SYS_epoll_ctl, epfd, op, fd, event);
+}
+#endif
+
+/* The peer's side of a ping-pong: each reply it gets, it sends the next ping. */
+static int pinger_fd, pings_left;
+
+static void ping(void *arg)
+{
+    char buf[16];
+    (void)arg;
+    if (recv(pinger_fd, buf, sizeof buf, 0) > 0 && pings_left-- > 0)
+        assert_int_equal(send(pinger_fd, "ping\n", 5, 0), 5);
+    else
+        loop_remove_reader(loop, pinger_fd);
+}
+
+static void test_ping_pong_keeps_the_registration(void **state)
+{
+    int sv[2];
+    struct echo e = { .rounds = 0 };
+    struct task task;
+    (void)state;
+    if (strcmp(sel_backend(), "epoll") != 0)
+        skip();
+    nonblocking_pair(sv);
+    e.fd = sv[0];
+    pinger_fd = sv[1];
+    gen_init(&e.gen, echo_body);
+    aio_create_task(loop, &task, &e.gen);
+    assert_int_equal(loop_add_reader(loop, pinger_fd, ping, NULL), 0);
+    pings_left = 1000;
+    assert_int_equal(send(pinger_fd, "ping\n", 5, 0), 5);
+    while (e.rounds < 2) /* both ends registered, and the exchange under way */
+        assert_int_equal(loop_run_once(loop), 0);
+#ifdef __linux__
+    epoll_ctls = 0;
+#endif
+    while (e.rounds < 102)
+        assert_int_equal(loop_run_once(loop), 0);
+#ifdef __linux__
+    assert_int_equal(epoll_ctls, 0); /* 100 replies, and the kernel was told nothing */
+#endif
+    pings_left = 0;
+    shutdown(pinger_fd, SHUT_WR);
+    run(&task.fut);
+    assert_int_equal(task.fut.error, 0);
+    loop_forget_fd(loop, sv[0]);
+    loop_forget_fd(loop, sv[1]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* Closed without loop_forget_fd() while still registered: a new connection
+ * with the same fd number must not inherit the old registration (the kernel
+ * dropped it at close, and would never report the new fd). */
+static void test_an_accepted_fd_reusing_a_closed_number_is_watched(void **state)
+{
+    struct sockaddr_in addr;
+    int listener = bound_socket(&addr), c1, c2, first;
+    struct sock_op accepting, waiting;
+    (void)state;
+    assert_int_equal(listen(listener, 8), 0);
+    c1 = client_socket(&addr);
+    run(sock_accept(loop, &accepting, listener));
+    first = accepting.conn;
+    assert_int_equal(fcntl(first, F_SETFL, O_NONBLOCK), 0);
+    assert_int_equal(send(c1, "x", 1, 0), 1);
+    run(sock_read_wait(loop, &waiting, first));
+    assert_int_equal(waiting.fut.error, 0);
+    c2 = client_socket(&addr);
+    close(first); /* still registered: the loop tells the kernel only when it next waits */
+    run(sock_accept(loop, &accepting, listener));
+    assert_int_equal(accepting.conn, first); /* the same number, a new socket */
+    assert_int_equal(fcntl(accepting.conn, F_SETFL, O_NONBLOCK), 0);
+    sock_read_wait(loop, &waiting, accepting.conn);
+    assert_int_equal(send(c2, "y", 1, 0), 1);
+    run(&waiting.fut);
+    assert_int_equal(waiting.fut.error, 0);
+    loop_forget_fd(loop, accepting.conn);
+    close(accepting.conn);
+    close(c1);
+    close(c2);
+    close(listener);
+}
+
+/* --- run --- */
+
+struct runner {
+    struct gen gen;
+    int interrupt;
+    struct sleeper left;    /* a task main starts and leaves running */
+    struct task left_task;
+    struct fut nap;
+};
+
+static int runner_body(struct gen *g)
+{
+    struct runner *self = (struct runner *)g;
+    GEN_BEGIN(g);
+    start_sleeper(&self->left_task, &self->left);
+    AWAIT(g, aio_sleep(loop, &self->nap, 10));
+    record("main@%lld", loop_time(loop));
+    if (self->interrupt)
+        raise(SIGINT); /* Ctrl-C: handled by the loop, from the pipe */
+    AWAIT(g, aio_sleep(loop, &self->nap, 1000));
+    record("main done");
+    GEN_END(g);
+}
+
+static void test_run_cancels_what_main_leaves(void **state)
+{
+    struct runner r = { .left = { .name = "left", .ms = 100000, .catch_cancel = 1 } };
+    (void)state;
+    gen_init(&r.gen, runner_body);
+    assert_int_equal(aio_run(loop, &r.gen), 0);
+    assert_string_equal(events, "left waits main@10 main done left cleans up@1010");
+    assert_int_equal(r.left_task.fut.state, FUT_DONE);
+}
+
+static void test_ctrl_c_cancels_main(void **state)
+{
+    struct runner r = { .interrupt = 1, .left = { .name = "left", .ms = 100000 } };
+    (void)state;
+    gen_init(&r.gen, runner_body);
+    assert_int_equal(aio_run(loop, &r.gen), ECANCELED);
+    assert_string_equal(events, "left waits main@10");
+    assert_true(fut_cancelled(&r.left_task.fut));
+    assert_int_equal(loop_time(loop), 10);
+    /* The loop gave SIGINT back: a handler of ours now sees it. */
+    assert_int_equal(loop_add_signal_handler(loop, SIGINT, say, "int"), 0);
+    raise(SIGINT);
+    assert_int_equal(loop_run_once(loop), 0);
+    assert_string_equal(events, "left waits main@10 int");
+}
+
 #define VIRTUAL(f) cmocka_unit_test_setup_teardown(f, setup_virtual, teardown)
 #define REAL(f) cmocka_unit_test_setup_teardown(f, setup_real, teardown)
 
@@ -1031,7 +1243,7 @@ int main(void)
         VIRTUAL(test_a_task_cancelled_during_its_own_step),
         VIRTUAL(test_a_task_awaits_a_task),
         VIRTUAL(test_a_bare_yield_lets_the_others_run),
-        VIRTUAL(test_awaiting_a_done_future_goes_through_the_loop_once),
+        VIRTUAL(test_awaiting_a_done_future_goes_on_at_once),
         VIRTUAL(test_shutdown_cancels_every_task),
         VIRTUAL(test_gather_keeps_argument_order),
         VIRTUAL(test_gather_first_error_wins),
@@ -1047,6 +1259,11 @@ int main(void)
         REAL(test_a_reader_and_a_writer_share_one_fd),
         REAL(test_a_callback_removed_in_the_same_iteration_does_not_run),
         REAL(test_a_signal_just_before_the_wait_wakes_the_loop),
+        REAL(test_a_signal_during_the_wait_is_not_an_error),
+        REAL(test_ping_pong_keeps_the_registration),
+        REAL(test_an_accepted_fd_reusing_a_closed_number_is_watched),
+        VIRTUAL(test_run_cancels_what_main_leaves),
+        VIRTUAL(test_ctrl_c_cancels_main),
     };
     return cmocka_run_group_tests_name("asyncio", tests, NULL, NULL);
 }

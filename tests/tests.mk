@@ -3,13 +3,13 @@
 SELECTOR_BACKENDS := $(if $(filter Linux,$(shell uname -s)),epoll poll,kqueue poll)
 # Unit tests: tests/NAME_test.c, linked with the step sources it tests
 # (UNIT_NAME) and the harness.
-UNIT_TESTS := build_alone copies gen coro coro_programs http http_suites bmp asyncio ticker image
+UNIT_TESTS := build_alone copies gen coro coro_programs http http_suites bmp asyncio ticker async_server image
 UNIT_gen := 4_generators/gen.c
 UNIT_coro := 5_coroutines/gen.c
 UNIT_http := 6_async_await/http.c
 UNIT_http_suites := 6_async_await/http.c
 UNIT_bmp := 6_async_await/bmp.c
-UNIT_asyncio := $(addprefix 6_async_await/,asyncio.c gen.c selector.c)
+UNIT_asyncio := $(addprefix 6_async_await/,tasks.c futures.c loop.c signals.c sockets.c gen.c selector.c)
 UNIT_image := 6_async_await/http.c 6_async_await/bmp.c
 
 TEST_PROGRAMS := build/tour build/server_test $(SELECTOR_BACKENDS:%=build/selector_test_%) $(UNIT_TESTS:%=build/%_test)
@@ -23,7 +23,7 @@ SERVER_RUNS := \
 TEST_RUNS := $(SERVER_RUNS) \
 	$(SELECTOR_BACKENDS:%=build/selector_test_%) \
 	build/build_alone_test build/copies_test build/gen_test build/coro_test "build/coro_programs_test 5_coroutines" build/http_test build/http_suites_test build/bmp_test build/asyncio_test \
-	"build/ticker_test 6_async_await/ticker" build/image_test \
+	"build/ticker_test 6_async_await/ticker" "build/async_server_test 6_async_await/server" build/image_test \
 	$(foreach n,1 2 3 4 5 6,"build/tour $(n) .")
 
 # Where kqueue cannot run, make cross builds it against the macOS SDK headers.
