@@ -132,7 +132,7 @@ static void event_loop(int listen_fd)
 {
     while (!stop_requested) {
         fd_set readable, writable;
-        int max_fd = listen_fd > signal_pipe[0] ? listen_fd : signal_pipe[0], n, reading = 0, writing = 0;
+        int max_fd = listen_fd > signal_pipe[0] ? listen_fd : signal_pipe[0], n;
         FD_ZERO(&readable);
         FD_ZERO(&writable);
         if (accepting)
@@ -145,19 +145,15 @@ static void event_loop(int listen_fd)
             /* Watch for reading only while the owed output is bounded, and for
              * writing only while something is owed: select() would otherwise
              * wake us at once, forever, for a socket we have nothing to send to. */
-            if (!c->eof && c->owed <= OWED_LIMIT) {
+            if (!c->eof && c->owed <= OWED_LIMIT)
                 FD_SET(fd, &readable);
-                reading++;
-            }
-            if (c->owed > 0) {
+            if (c->owed > 0)
                 FD_SET(fd, &writable);
-                writing++;
-            }
             if (fd > max_fd)
                 max_fd = fd;
         }
-        trace("select(): read set: %d clients, the signal pipe%s; write set: %d clients", reading,
-              accepting ? ", the listening socket" : "", writing);
+        trace("select(): read set: the clients, the signal pipe%s; write set: the clients owed replies",
+              accepting ? ", the listening socket" : "");
         n = select(max_fd + 1, &readable, &writable, NULL, NULL);
         if (n < 0) {
             if (errno == EINTR)
