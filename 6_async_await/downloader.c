@@ -1,5 +1,6 @@
 /* Step 6's image downloader (the lesson's demo): the same pictures fetched one after another with
- * blocking sockets, then all at once as tasks on the small asyncio, and how long each way took.
+ * blocking sockets, then all at once as tasks on the small asyncio (asyncio.run(main2())), and how
+ * long each way took.
  * What every download needs besides the fetching (files, messages, progress, timeline): downloads.c.
  * Build alone: cc -std=c11 -Wall -Wextra -Wpedantic -o downloader downloader.c downloads.c common.c tasks.c futures.c loop.c signals.c sockets.c gen.c selector.c http.c */
 #define _POSIX_C_SOURCE 200809L
@@ -42,6 +43,8 @@ static void fetch_sync(struct download *d)
         download_request(d);
         len = strlen(d->request);
         outcome = GOING;
+        /* EINTR: Ctrl-C (interrupted) stops the download; any other signal
+         * (a stop and continue, say) only interrupted the call: go on. */
         while (outcome == GOING && sent < len) {
             ssize_t n = send(d->fd, d->request + sent, len - sent, 0);
             if (n < 0 && !(errno == EINTR && !interrupted)) {
@@ -77,6 +80,15 @@ static struct fut *in_time(struct download *d, struct fut *op)
     return aio_wait_for(d->loop, &d->wait, op, timeout_ms);
 }
 
+/* The loop forgets the fd before it is closed: the next download's socket
+ * may get the same number. */
+static void close_connection(struct download *d)
+{
+    loop_forget_fd(d->loop, d->fd);
+    close(d->fd);
+    d->fd = -1;
+}
+
 /* The same steps as fetch_sync, each socket operation awaited: while this
  * task waits for its bytes, the loop runs the others. */
 static int fetch_async(struct gen *g)
@@ -103,10 +115,10 @@ static int fetch_async(struct gen *g)
                 continue;
             }
             fcntl(d->fd, F_SETFL, O_NONBLOCK);
-            AWAIT_CATCH(g, in_time(d, sock_connect(d->loop, &d->io, d->fd, d->addr->ai_addr, d->addr->ai_addrlen)));
+            AWAIT_CATCH(g, in_time(d, sock_connect(d->loop, &d->io, d->fd, d->addr->ai_addr,
+                                                   d->addr->ai_addrlen)));
             if (g->thrown) {
-                close(d->fd);
-                d->fd = -1;
+                close_connection(d);
                 d->error[0] = '\0'; /* the next address may work: report the last error */
                 download_fail(d, g->thrown);
                 if (g->thrown == ECANCELED)
@@ -134,8 +146,7 @@ static int fetch_async(struct gen *g)
                 d->outcome = download_take(d, d->buf, d->io.n);
             }
         }
-        close(d->fd);
-        d->fd = -1;
+        close_connection(d);
     }
     if (concurrency > 0) { /* hand the slot over, or give it back */
         if (waiting_head < waiting_tail)
@@ -167,48 +178,53 @@ static void on_fetched(struct fut *task, void *d)
     download_finish(d, async_mode);
 }
 
-/* Ctrl-C in async mode: every download is cancelled at its await point, and
- * cleans up as for any other error. */
-static void cancel_downloads(void *arg)
+/* The course's main2(): a task per picture, then await asyncio.gather(*tasks). */
+struct main2 {
+    struct gen gen;
+    struct loop *loop;
+    struct mode *m;
+    struct fut **tasks;
+    struct gather_fut all;
+};
+
+static int main2_body(struct gen *g)
 {
-    struct mode *m = arg;
-    interrupted = 1;
-    for (int i = 0; i < count; i++)
-        task_cancel(&m->downloads[i].task);
+    struct main2 *self = (struct main2 *)g;
+    GEN_BEGIN(g);
+    for (int i = 0; i < count; i++) {
+        struct download *d = &self->m->downloads[i];
+        gen_init(&d->gen, fetch_async);
+        d->loop = self->loop;
+        self->tasks[i] = &aio_create_task(self->loop, &d->task, &d->gen)->fut;
+        fut_add_done_callback(self->tasks[i], on_fetched, d);
+    }
+    AWAIT(g, aio_gather(self->loop, &self->all, self->tasks, NULL, (size_t)count));
+    GEN_END(g);
 }
 
-/* The course's main2(): a task per picture, and asyncio.gather(*tasks). */
+/* asyncio.run(main2()). Ctrl-C or SIGTERM cancels main2, the gather cancels
+ * every download at its await point, and each cleans up as for any other
+ * error; main2 then ends cancelled. */
 static void fetch_all_async(struct mode *m)
 {
-    struct loop *loop = loop_create();
-    struct fut **tasks = calloc((size_t)count, sizeof *tasks), *all_done;
-    struct gather_fut all;
+    struct main2 main2 = { .loop = loop_create(), .m = m, .tasks = calloc((size_t)count, sizeof(struct fut *)) };
+    int rc;
     waiting = calloc((size_t)count, sizeof *waiting);
-    if (!loop || !tasks || !waiting) {
+    if (!main2.loop || !main2.tasks || !waiting) {
         fprintf(stderr, "%s: %s\n", prog, strerror(errno));
         exit(1);
     }
     async_mode = m;
-    loop_add_signal_handler(loop, SIGINT, cancel_downloads, m);
-    loop_add_signal_handler(loop, SIGTERM, cancel_downloads, m);
-    for (int i = 0; i < count; i++) {
-        struct download *d = &m->downloads[i];
-        gen_init(&d->gen, fetch_async);
-        d->loop = loop;
-        tasks[i] = &aio_create_task(loop, &d->task, &d->gen)->fut;
-        fut_add_done_callback(tasks[i], on_fetched, d);
+    gen_init(&main2.gen, main2_body);
+    rc = aio_run(main2.loop, &main2.gen);
+    if (rc < 0) {
+        fprintf(stderr, "%s: the event loop failed: %s\n", prog, strerror(errno));
+        exit(1);
     }
-    /* EINTR only says a signal arrived (Ctrl-C): its handler runs next. */
-    all_done = aio_gather(loop, &all, tasks, NULL, (size_t)count);
-    while (loop_run_until_complete(loop, all_done) < 0) {
-        if (errno != EINTR) {
-            perror("select");
-            exit(1);
-        }
-    }
-    loop_shutdown(loop);
-    loop_close(loop);
-    free(tasks);
+    if (rc == ECANCELED)
+        interrupted = 1;
+    loop_close(main2.loop);
+    free(main2.tasks);
     free(waiting);
 }
 
@@ -363,8 +379,9 @@ int main(int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_IGN; /* a server that resets: EPIPE, not death */
     sigaction(SIGPIPE, &sa, NULL);
-    /* Ctrl-C: the blocking call returns EINTR (no SA_RESTART) and the download
-     * stops cleanly; a second Ctrl-C kills at once (SA_RESETHAND). */
+    /* Ctrl-C in sync mode: the blocking call returns EINTR (no SA_RESTART) and
+     * the download stops cleanly; a second Ctrl-C kills at once (SA_RESETHAND).
+     * In async mode asyncio.run's own handlers take over (aio_run). */
     sa.sa_handler = on_interrupt;
     sa.sa_flags = SA_RESETHAND;
     sigaction(SIGINT, &sa, NULL);
@@ -381,7 +398,8 @@ int main(int argc, char **argv)
         ran[n++] = &async_run;
     }
     if (n == 2 && sync_run.ok > 0 && async_run.ok > 0)
-        printf("speedup: %.1f\xc3\x97\n", (double)sync_run.elapsed_ms / (double)(async_run.elapsed_ms > 0 ? async_run.elapsed_ms : 1));
+        printf("speedup: %.1f\xc3\x97\n",
+               (double)sync_run.elapsed_ms / (double)(async_run.elapsed_ms > 0 ? async_run.elapsed_ms : 1));
     if (timeline_file)
         write_timeline(timeline_file, ran, n);
     for (int i = 0; i < n; i++) {

@@ -77,7 +77,9 @@ void download_fail(struct download *d, int err)
 {
     const char *host = d->url.host;
     unsigned port = d->url.port;
-    if (interrupted && (err == EINTR || err == ECANCELED))
+    /* Only Ctrl-C or SIGTERM cancels a download (asyncio.run cancels main2, and
+     * its gather each task); in sync mode they interrupt the blocking call. */
+    if (err == ECANCELED || (interrupted && err == EINTR))
         fail_with(d, "interrupted");
     else if (err == ECONNREFUSED && is_local(host))
         fail_with(d, "nothing is listening on %s:%u; start the image server: 6_async_await/image_server %u", host,
@@ -312,6 +314,8 @@ void download_finish(struct download *d, struct mode *m)
     if (d->addrs)
         freeaddrinfo(d->addrs);
     d->addrs = NULL;
+    if (d->fd >= 0 && d->loop)
+        loop_forget_fd(d->loop, d->fd); /* before close(): its number will be reused */
     if (d->fd >= 0)
         close(d->fd);
     d->fd = -1;
@@ -384,7 +388,8 @@ void write_timeline(const char *file, struct mode *modes[], int n)
     for (int i = 0; i < n; i++)
         height += top + count * (bar + gap) + 30;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-               "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+               "font-family=\"sans-serif\" font-size=\"11\">\n"
+               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             left + width + 30, height);
     for (int i = 0; i < n; i++) {
         struct mode *m = modes[i];

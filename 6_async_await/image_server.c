@@ -89,7 +89,7 @@ static int parse_args(int argc, char **argv)
 #define BLOCK 32768
 
 /* What a request is read with: the parser (its line buffer is most of it)
- * and what recv() fills. Taken when the first byte of a request arrives. */
+ * and what recv() fills. Taken when a request's first bytes arrive. */
 struct reading {
     http_request req;
     char buf[4096];
@@ -97,9 +97,10 @@ struct reading {
 
 /* One client task: the task and its coroutine's frame, in one allocation of
  * under 1 KB. The buffers are taken only while they are used: while
- * a request is read, and while a response is sent. An idle connection waits
- * for the first byte of its next request in `first`, and costs little more
- * than its socket (nginx keeps an idle keep-alive connection the same way). */
+ * a request is read, and while a response is sent. An idle connection only
+ * waits for its socket to become readable (curio's read_wait), reading
+ * nothing, and costs little more than its socket (nginx keeps an idle
+ * keep-alive connection the same way). */
 struct client {
     struct conn conn;      /* first: its task, fd and name (common.h) */
     struct gen serve;      /* the coroutine serving the connection */
@@ -107,7 +108,6 @@ struct client {
     struct wait_for_fut wait;  /* ... within a time limit */
     struct fut sleep;      /* the delay before a picture */
     long long deadline;    /* loop time by which the request head must be in */
-    char first;            /* the first byte of the next request */
     struct reading *rd;    /* while a request is read (and while bytes of a
                               pipelined one wait in it) */
     http_slice in;         /* received bytes the parser has not seen yet */
@@ -287,19 +287,38 @@ static void next_block(struct client *c, size_t at)
     c->sent += n;
 }
 
+/* Wraps op in a time limit, unless it is done already (a send the socket's
+ * buffer took whole, a recv of bytes that were there): then the task goes on
+ * at once, rather than an iteration later through wait_for. */
+static struct fut *within(struct client *c, struct fut *op, long long ms)
+{
+    return fut_done(op) ? op : aio_wait_for(c->conn.loop, &c->wait, op, ms);
+}
+
 /* Sends what c->out holds, within the time limit for each block. */
 static struct fut *send_out(struct client *c)
 {
-    return aio_wait_for(c->conn.loop, &c->wait, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, c->out_len),
-                    SEND_TIMEOUT_MS);
+    return within(c, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, c->out_len), SEND_TIMEOUT_MS);
+}
+
+/* What is left of the request's time. */
+static long long time_left(const struct client *c)
+{
+    long long left = c->deadline - loop_time(c->conn.loop);
+    return left > 0 ? left : 0;
+}
+
+/* Idle: done once the next request's bytes can be read, within the request's
+ * time. Nothing is read yet, so no buffer waits with it. */
+static struct fut *await_request(struct client *c)
+{
+    return within(c, sock_read_wait(c->conn.loop, &c->io, c->conn.fd), time_left(c));
 }
 
 /* Receives into buf, within what is left of the request's time. */
 static struct fut *read_request(struct client *c, char *buf, size_t len)
 {
-    long long left = c->deadline - loop_time(c->conn.loop);
-    return aio_wait_for(c->conn.loop, &c->wait, sock_recv(c->conn.loop, &c->io, c->conn.fd, buf, len),
-                    left > 0 ? left : 0);
+    return within(c, sock_recv(c->conn.loop, &c->io, c->conn.fd, buf, len), time_left(c));
 }
 
 /* Takes the reading buffers (they may be there still, holding a pipelined
@@ -335,15 +354,10 @@ static int serve_body(struct gen *g)
     setsockopt(c->conn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     for (;;) {
         c->deadline = loop_time(c->conn.loop) + REQUEST_TIMEOUT_MS;
-        if (c->in.len == 0) {
-            /* Idle: wait for the next request's first byte, holding no buffer. */
-            AWAIT(g, read_request(c, &c->first, 1));
-            if (c->io.n == 0) {
-                trace("fd %d: end of stream", c->conn.fd);
-                GEN_RETURN(g, NULL);
-            }
-            c->in = (http_slice){ &c->first, 1 };
-        }
+        /* Idle: wait until the next request can be read, holding no buffer; the
+         * recv() below then reads it without waiting (or finds the end of stream). */
+        if (c->in.len == 0)
+            AWAIT(g, await_request(c));
         if (take_reading(c) < 0)
             GEN_RAISE(g, ENOMEM);
         http_request_init(&c->rd->req);

@@ -84,7 +84,8 @@ static void test_redirect(void **state)
 {
     unsigned w, h, id1, id2;
     int port = port_of(state);
-    assert_int_equal(sh("curl -s -o /dev/null -w '%%{http_code} %%{redirect_url}' http://127.0.0.1:%d/320/240", port), 0);
+    assert_int_equal(sh("curl -s -o /dev/null -w '%%{http_code} %%{redirect_url}' http://127.0.0.1:%d/320/240",
+                        port), 0);
     assert_int_equal(sscanf(out, "302 http://127.0.0.1:%*d/img/%ux%u/%u.bmp", &w, &h, &id1), 3);
     assert_int_equal(w, 320);
     assert_int_equal(h, 240);
@@ -522,7 +523,8 @@ static void test_failures(void **state)
 
     expect_server_failure("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789", 0, "",
                           "the connection closed before the whole picture came (truncated body); try again");
-    expect_server_failure("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d/again\r\nContent-Length: 0\r\n\r\n", 0, "",
+    expect_server_failure("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d/again\r\nContent-Length: 0\r\n\r\n",
+                          0, "",
                           "too many redirects (10, the last to http://127.0.0.1:%d/again): the server sends the "
                           "downloader in circles");
     expect_server_failure("HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n", 0, "",
@@ -596,8 +598,8 @@ static void test_bad_urls_and_numbers(void **state)
     };
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        assert_int_equal(sh("cd " TMP " && ../../" DOWNLOADER " -o bad %s 2>&1 | sed 's|^[^:]*/downloader:|downloader:|'",
-                            cases[i].args), 0);
+        assert_int_equal(sh("cd " TMP " && ../../" DOWNLOADER " -o bad %s 2>&1"
+                            " | sed 's|^[^:]*/downloader:|downloader:|'", cases[i].args), 0);
         if (strcmp(out, cases[i].message) != 0)
             fprintf(stderr, "# %s: got \"%s\"\n", cases[i].args, out);
         assert_string_equal(out, cases[i].message);
