@@ -72,4 +72,17 @@ int client_wait_close(int fd, int timeout_ms);
 /* Closes with a TCP reset instead of an orderly close. */
 void client_reset(int fd);
 
+/* 1 in a build with AddressSanitizer (gcc or clang), which holds freed memory
+ * back: memory measurements there measure it, not the program. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
 #endif

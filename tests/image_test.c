@@ -220,16 +220,6 @@ static void test_keep_alive_pictures_are_quick(void **state)
         assert_true(times[14] < 0.040);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 /* A connection that sends nothing holds no buffer: 1,000 of them cost the
  * server less than 4 KiB each (46 KB before: a parser and two buffers from

@@ -369,6 +369,11 @@ static void test_out_of_fds_no_spin(void **state)
     double cpu;
     char story[64];
     (void)state;
+    /* Under valgrind a connection accepted past the fd limit is accepted by the
+     * kernel, then closed by valgrind itself, which reports EMFILE: that client
+     * loses its connection, and no server can prevent it. */
+    if (getenv("SERVER_WRAPPER"))
+        skip();
     assert_int_equal(server_start(&limited, binary, NULL), 0);
     for (int i = 0; i < 80; i++) {
         fds[i] = client_connect(limited.port); /* the kernel's backlog takes those not accepted */
@@ -399,18 +404,8 @@ static void test_out_of_fds_no_spin(void **state)
 }
 
 /* Sanitizers and valgrind hold freed memory back for a while (to catch its
- * use after free): there, the memory test would measure them, not the server.
- * They find leaks their own way. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
+ * use after free): there, the memory test would measure them, not the server
+ * (SANITIZED, harness.h). They find leaks their own way. */
 
 /* Opens n clients, has each answered, closes them all, and waits until the
  * server has closed them too (its log says so). */
