@@ -139,7 +139,8 @@ struct gather_fut {
 struct fut *aio_gather(struct loop *loop, struct gather_fut *g, struct fut **futs, void **results, size_t n);
 
 /* Done like inner, unless timeout_ms pass first: then inner is cancelled and,
- * once it has finished, this fails with ETIMEDOUT (asyncio.wait_for). */
+ * once it has finished, this fails with ETIMEDOUT (asyncio.wait_for). If inner
+ * is done already, so is this, at once. */
 struct wait_for_fut {
     struct fut fut;
     struct fut *inner;

@@ -287,18 +287,11 @@ static void next_block(struct client *c, size_t at)
     c->sent += n;
 }
 
-/* Wraps op in a time limit, unless it is done already (a send the socket's
- * buffer took whole, a recv of bytes that were there): then the task goes on
- * at once, rather than an iteration later through wait_for. */
-static struct fut *within(struct client *c, struct fut *op, long long ms)
-{
-    return fut_done(op) ? op : aio_wait_for(c->conn.loop, &c->wait, op, ms);
-}
-
 /* Sends what c->out holds, within the time limit for each block. */
 static struct fut *send_out(struct client *c)
 {
-    return within(c, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, c->out_len), SEND_TIMEOUT_MS);
+    return aio_wait_for(c->conn.loop, &c->wait, sock_sendall(c->conn.loop, &c->io, c->conn.fd, c->out, c->out_len),
+                        SEND_TIMEOUT_MS);
 }
 
 /* What is left of the request's time. */
@@ -312,13 +305,13 @@ static long long time_left(const struct client *c)
  * time. Nothing is read yet, so no buffer waits with it. */
 static struct fut *await_request(struct client *c)
 {
-    return within(c, sock_read_wait(c->conn.loop, &c->io, c->conn.fd), time_left(c));
+    return aio_wait_for(c->conn.loop, &c->wait, sock_read_wait(c->conn.loop, &c->io, c->conn.fd), time_left(c));
 }
 
 /* Receives into buf, within what is left of the request's time. */
 static struct fut *read_request(struct client *c, char *buf, size_t len)
 {
-    return within(c, sock_recv(c->conn.loop, &c->io, c->conn.fd, buf, len), time_left(c));
+    return aio_wait_for(c->conn.loop, &c->wait, sock_recv(c->conn.loop, &c->io, c->conn.fd, buf, len), time_left(c));
 }
 
 /* Takes the reading buffers (they may be there still, holding a pipelined

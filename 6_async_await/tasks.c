@@ -245,6 +245,12 @@ struct fut *aio_wait_for(struct loop *loop, struct wait_for_fut *w, struct fut *
     fut_init(&w->fut, loop);
     w->inner = inner;
     w->timed_out = 0;
+    /* Done already (a send the socket took whole, bytes that were there): so
+     * is this, with no timer, and the task that awaits it goes on at once. */
+    if (fut_done(inner)) {
+        fut_finish(&w->fut, inner->state, inner->result, inner->error);
+        return &w->fut;
+    }
     w->timer = loop_call_later(loop, timeout_ms, wait_for_timeout, w);
     w->fut.cancel_op = wait_for_cancel;
     fut_add_done_callback(inner, wait_for_inner_done, w);
@@ -268,7 +274,7 @@ int aio_run(struct loop *loop, struct gen *main)
         return -1;
     aio_create_task(loop, &task, main);
     task.name = "main";
-    rc =  loop_run_until_complete(loop, &task.fut);
+    rc = loop_run_until_complete(loop, &task.fut);
     loop_remove_signal_handler(loop, SIGINT);
     loop_remove_signal_handler(loop, SIGTERM);
     /* What main leaves behind is cancelled, and runs until it has finished. */

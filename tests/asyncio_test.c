@@ -732,6 +732,11 @@ static void test_wait_for_done_in_time(void **state)
     run(aio_wait_for(loop, &w3, aio_sleep(loop, &tie, 50), 50));
     assert_int_equal(w3.fut.error, 0);
     assert_false(fut_cancelled(&tie));
+    /* Done already: done at once, with its result. */
+    fut_init(&tie, loop);
+    fut_set_result(&tie, "there");
+    assert_true(fut_done(aio_wait_for(loop, &w1, &tie, 50)));
+    assert_string_equal(w1.fut.result, "there");
 }
 
 /* --- sockets (on the real clock) --- */
