@@ -220,10 +220,8 @@ void stop_by_shutdown(void)
 
 void stop_by_self_pipe(void)
 {
-    if (pipe(signal_pipe) < 0) {
-        perror("pipe");
-        exit(1);
-    }
+    if (pipe(signal_pipe) < 0)
+        die("pipe");
     /* Non-blocking: a handler must never wait on a full pipe, nor the loop on an empty one. */
     set_nonblocking(signal_pipe[0]);
     set_nonblocking(signal_pipe[1]);
