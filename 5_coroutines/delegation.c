@@ -111,6 +111,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1) { /* no options: the demo always does the same */
         int help = strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0;
+        if (!help)
+            fprintf(stderr, "%s: takes no arguments: %s\n", argv[0], argv[1]);
         fprintf(help ? stdout : stderr, "usage: %s\n  %s\n", argv[0], "the lesson's delegation demo, by hand and with yield from");
         return help ? 0 : 2;
     }

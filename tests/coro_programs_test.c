@@ -297,8 +297,10 @@ static void test_command_lines(void **state)
     (void)state;
     assert_true(run_expect(coroutines, "-h", 0, "usage:"));
     assert_true(run_expect(coroutines, "average", 2, "usage:"));
+    assert_true(run_expect(coroutines, "average", 2, "takes no arguments: average"));
     assert_true(run_expect(delegation, "--help", 0, "usage:"));
     assert_true(run_expect(delegation, "-x", 2, "usage:"));
+    assert_true(run_expect(delegation, "-x", 2, "takes no arguments: -x"));
 }
 
 int main(int argc, char **argv)

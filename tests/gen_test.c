@@ -359,6 +359,7 @@ static void test_round_robin_command_line(void **state)
     (void)state;
     assert_true(run_expect(round_robin_binary, "-h", 0, "usage:"));
     assert_true(run_expect(round_robin_binary, "--bogus", 2, "usage:"));
+    assert_true(run_expect(round_robin_binary, "--bogus", 2, "takes no arguments: --bogus"));
 }
 
 int main(int argc, char **argv)
